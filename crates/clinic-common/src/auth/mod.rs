@@ -1,0 +1,14 @@
+//! Identity: signed access tokens (Ed25519 JWTs), the roles they carry, and the tower layer that checks
+//! every RPC against a per-service policy table.
+
+mod claims;
+mod keys;
+mod layer;
+mod policy;
+mod tokens;
+
+pub use claims::{Claims, Identity, Role};
+pub use keys::{KeyPair, generate_key_pair};
+pub use layer::{AuthLayer, AuthService, identity};
+pub use policy::{Access, Policy};
+pub use tokens::{TokenError, TokenIssuer, TokenVerifier};

@@ -1,0 +1,74 @@
+use std::collections::HashMap;
+
+use super::Role;
+
+/// Who may call one RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed (registration, activation, login; health and reflection).
+    Public,
+    /// A valid token whose role is one of these. Finer checks (own data only) stay in the handler.
+    Roles(&'static [Role]),
+}
+
+/// The per-service table of RPC full path (`/package.Service/Method`) → access.
+/// An RPC missing from the table is refused: deny by default.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    entries: HashMap<&'static str, Access>,
+}
+
+/// Infrastructure every service serves without a token.
+const PUBLIC_PREFIXES: &[&str] = &[
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+impl Policy {
+    pub fn new(entries: &[(&'static str, Access)]) -> Self {
+        Self {
+            entries: entries.iter().copied().collect(),
+        }
+    }
+
+    /// Merges several services' tables (a server hosting more than one gRPC service).
+    pub fn merge(mut self, other: Policy) -> Self {
+        self.entries.extend(other.entries);
+        self
+    }
+
+    pub fn access(&self, path: &str) -> Option<Access> {
+        if PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            return Some(Access::Public);
+        }
+        self.entries.get(path).copied()
+    }
+
+    /// Full paths of `service` (e.g. `clinic.registration.v1.RegistrationService`) in `descriptor_set`
+    /// that have no entry. Tests assert this is empty so a new RPC cannot ship without a policy.
+    pub fn missing_entries(&self, descriptor_set: &[u8], service: &str) -> Vec<String> {
+        use prost::Message;
+        let fds = prost_types::FileDescriptorSet::decode(descriptor_set)
+            .expect("descriptor set is valid protobuf");
+        let mut found_service = false;
+        let mut missing = Vec::new();
+        for file in &fds.file {
+            for svc in &file.service {
+                let full = format!("{}.{}", file.package(), svc.name());
+                if full != service {
+                    continue;
+                }
+                found_service = true;
+                for method in &svc.method {
+                    let path = format!("/{full}/{}", method.name());
+                    if !self.entries.contains_key(path.as_str()) {
+                        missing.push(path);
+                    }
+                }
+            }
+        }
+        assert!(found_service, "service {service} is not in the descriptor set");
+        missing
+    }
+}

@@ -1,0 +1,104 @@
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Claims, Role};
+
+/// Every token this system issues names this issuer.
+pub const ISSUER: &str = "clinic-center";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("invalid key: {0}")]
+    Key(String),
+    #[error("token rejected: {0}")]
+    Rejected(String),
+}
+
+fn install_crypto_provider() {
+    // Explicit, so jsonwebtoken never has to guess; a second install is a harmless no-op.
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
+/// Signs access tokens. Only registration-service holds the private key.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: EncodingKey,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenIssuer([redacted])")
+    }
+}
+
+impl TokenIssuer {
+    pub fn from_pem(private_pem: &str) -> Result<Self, TokenError> {
+        install_crypto_provider();
+        let key = EncodingKey::from_ed_pem(private_pem.as_bytes())
+            .map_err(|e| TokenError::Key(e.to_string()))?;
+        Ok(Self { key })
+    }
+
+    /// Issues a token for `subject` valid for `ttl` from now.
+    pub fn issue(
+        &self,
+        subject: &str,
+        role: Role,
+        clinic_id: Option<Uuid>,
+        ttl: Duration,
+    ) -> Result<(String, OffsetDateTime), TokenError> {
+        let now = OffsetDateTime::now_utc();
+        let expires_at = now + ttl;
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            sub: subject.to_owned(),
+            role,
+            clinic_id,
+            iat: now.unix_timestamp(),
+            exp: expires_at.unix_timestamp(),
+            jti: Uuid::new_v4(),
+        };
+        self.sign(&claims).map(|t| (t, expires_at))
+    }
+
+    /// Signs arbitrary claims (tests use it for expired tokens).
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        encode(&Header::new(Algorithm::EdDSA), claims, &self.key)
+            .map_err(|e| TokenError::Key(e.to_string()))
+    }
+}
+
+/// Verifies access tokens with the public key; every service holds one.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenVerifier")
+    }
+}
+
+impl TokenVerifier {
+    pub fn from_pem(public_pem: &str) -> Result<Self, TokenError> {
+        install_crypto_provider();
+        let key = DecodingKey::from_ed_pem(public_pem.as_bytes())
+            .map_err(|e| TokenError::Key(e.to_string()))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        Ok(Self { key, validation })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        decode::<Claims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Rejected(e.to_string()))
+    }
+}

@@ -1,0 +1,56 @@
+//! Config pieces every service flattens into its own typed, env-backed config (`--help` lists each knob).
+
+use std::{path::PathBuf, time::Duration};
+
+use secrecy::SecretString;
+
+use crate::auth::TokenVerifier;
+
+/// Where the service's PostgreSQL is. The URL is a secret: it never reaches logs or `Debug` output.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub database_url: SecretString,
+    /// Upper bound of the connection pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+}
+
+/// How the gRPC server stops.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShutdownArgs {
+    /// After SIGTERM: how long in-flight calls may take to finish before they are dropped.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 20)]
+    pub shutdown_drain_seconds: u64,
+}
+
+impl ShutdownArgs {
+    pub fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_drain_seconds)
+    }
+}
+
+/// The public key every service verifies access tokens with.
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifierArgs {
+    /// PEM file of the Ed25519 public key (SPKI) that verifies access tokens.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: PathBuf,
+}
+
+impl VerifierArgs {
+    pub fn load(&self) -> anyhow::Result<TokenVerifier> {
+        let pem = read_key_file(&self.jwt_public_key_file)?;
+        Ok(TokenVerifier::from_pem(&pem)?)
+    }
+}
+
+pub fn parse_secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))
+}

@@ -1,0 +1,47 @@
+//! Connection pools pinned to the service's own schema, and migrations into it.
+//!
+//! Each service sets `search_path` to its schema, so its SQL (and the shared outbox code) names tables
+//! unqualified and can never touch another service's schema by accident. `_sqlx_migrations` lives in
+//! that schema too, so three services can share one database without their migration histories colliding.
+
+use std::{str::FromStr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{
+    AssertSqlSafe, Executor, PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+fn options(url: &SecretString, schema: &'static str) -> Result<PgConnectOptions, sqlx::Error> {
+    assert_valid_schema(schema);
+    Ok(PgConnectOptions::from_str(url.expose_secret())?.options([("search_path", schema)]))
+}
+
+/// A lazily connecting pool: the service starts even while the database is down and answers
+/// UNAVAILABLE until it is back.
+pub fn pool(url: &SecretString, schema: &'static str, max: u32) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options(url, schema)?))
+}
+
+/// Creates the schema if needed and applies the service's embedded migrations inside it.
+pub async fn migrate(pool: &PgPool, schema: &'static str, migrator: &Migrator) -> anyhow::Result<()> {
+    assert_valid_schema(schema);
+    // The schema name is a compile-time constant checked above, never input.
+    pool.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    ))))
+    .await?;
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+fn assert_valid_schema(schema: &str) {
+    assert!(
+        !schema.is_empty() && schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "schema name must be lowercase ascii: {schema}"
+    );
+}

@@ -1,0 +1,38 @@
+//! The transactional outbox: an event is written in the same transaction as the state change it
+//! describes, so it exists exactly when the change committed. Delivery is a separate concern.
+//!
+//! Each service's migrations create an `outbox` table in its own schema (`search_path` points there).
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::telemetry;
+
+/// One event to append. `payload` carries everything the e-mail needs.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub event_type: &'static str,
+    pub payload: Value,
+}
+
+/// Appends `event` on `conn`, which must be inside the caller's transaction. Returns the event id.
+#[tracing::instrument(skip_all, fields(event_type = event.event_type), err)]
+pub async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.event_type)
+    .bind(&event.payload)
+    .bind(telemetry::current_traceparent())
+    .execute(conn)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,73 @@
+//! Keyset pagination: page sizes 1–100 and opaque page tokens carrying the last row's sort key.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::FieldViolation;
+
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+pub fn page_size(raw: i32) -> Result<i64, FieldViolation> {
+    if (1..=MAX_PAGE_SIZE).contains(&raw) {
+        Ok(i64::from(raw))
+    } else {
+        Err(FieldViolation::new(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ))
+    }
+}
+
+/// The position after which the next page starts: (timestamp, id) of the last row served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: OffsetDateTime,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let raw = format!("{}:{}", self.at.unix_timestamp_nanos(), self.id);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Empty token → first page.
+    pub fn decode(token: &str) -> Result<Option<Cursor>, FieldViolation> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let bad = || FieldViolation::new("page_token", "is not a token this service issued");
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let (nanos, id) = text.split_once(':').ok_or_else(bad)?;
+        let nanos: i128 = nanos.parse().map_err(|_| bad())?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| bad())?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        Ok(Some(Cursor { at, id }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_bounds() {
+        assert!(page_size(0).is_err());
+        assert!(page_size(101).is_err());
+        assert_eq!(page_size(1).unwrap(), 1);
+        assert_eq!(page_size(100).unwrap(), 100);
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            at: OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_000).unwrap(),
+            id: Uuid::new_v4(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), Some(c));
+        assert_eq!(Cursor::decode("").unwrap(), None);
+        assert!(Cursor::decode("not-a-token").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! gRPC server bootstrap shared by every service: health, reflection (v1 and v1alpha), the RPC span and
+//! auth layers, and graceful shutdown (cancel → NOT_SERVING → drain with a deadline → return).
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+
+use crate::{auth::AuthLayer, telemetry::RpcSpanLayer};
+
+pub struct ServeOptions {
+    /// Fully qualified names of the gRPC services this server hosts, reported by health.
+    pub services: Vec<&'static str>,
+    /// Longest wait for in-flight calls once shutdown starts.
+    pub drain_deadline: Duration,
+}
+
+/// Serves `routes` plus health and reflection on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    auth: AuthLayer,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for name in options.services.iter().copied().chain([""]) {
+        reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(clinic_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let routes = routes
+        .add_service(health)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?);
+
+    let stop = {
+        let shutdown = shutdown.clone();
+        let services = options.services.clone();
+        async move {
+            shutdown.cancelled().await;
+            // Tell load balancers first, then stop accepting and drain.
+            for name in services.into_iter().chain([""]) {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            tracing::info!("shutting down: NOT_SERVING, draining in-flight calls");
+        }
+    };
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .layer(tower::ServiceBuilder::new().layer(RpcSpanLayer).layer(auth))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(options.drain_deadline).await;
+    };
+    tokio::select! {
+        res = server => res?,
+        () = deadline => tracing::warn!("drain deadline passed; remaining calls dropped"),
+    }
+    Ok(())
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown signal received");
+        token.cancel();
+    });
+}

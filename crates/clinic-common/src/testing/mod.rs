@@ -1,0 +1,40 @@
+//! Integration-test support: a real PostgreSQL (the one `DATABASE_URL` names, or a throwaway cluster),
+//! a fresh database per test, key pairs, and assertions on `google.rpc` error details.
+
+mod postgres;
+mod status;
+
+pub use postgres::TestDb;
+pub use status::{error_info, field_violations, retry_delay};
+
+use crate::auth::{KeyPair, TokenIssuer, TokenVerifier, generate_key_pair};
+
+/// A fresh key pair and the issuer/verifier built from it.
+pub struct TestKeys {
+    pub pair: KeyPair,
+    pub issuer: TokenIssuer,
+    pub verifier: TokenVerifier,
+}
+
+impl TestKeys {
+    pub fn generate() -> Self {
+        let pair = generate_key_pair().expect("key pair");
+        let issuer = TokenIssuer::from_pem(&pair.private_pem).expect("issuer");
+        let verifier = TokenVerifier::from_pem(&pair.public_pem).expect("verifier");
+        Self {
+            pair,
+            issuer,
+            verifier,
+        }
+    }
+}
+
+/// Puts `token` in the `authorization` metadata of `req`.
+pub fn bearer<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    req
+}
