@@ -28,7 +28,11 @@ pub fn pool(url: &SecretString, schema: &'static str, max: u32) -> Result<PgPool
 }
 
 /// Creates the schema if needed and applies the service's embedded migrations inside it.
-pub async fn migrate(pool: &PgPool, schema: &'static str, migrator: &Migrator) -> anyhow::Result<()> {
+pub async fn migrate(
+    pool: &PgPool,
+    schema: &'static str,
+    migrator: &Migrator,
+) -> anyhow::Result<()> {
     assert_valid_schema(schema);
     // The schema name is a compile-time constant checked above, never input.
     pool.execute(sqlx::raw_sql(AssertSqlSafe(format!(

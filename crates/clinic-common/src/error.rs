@@ -33,6 +33,37 @@ impl FieldViolation {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?}): {}", self.reason, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Collects every bad field of a request, so the client learns all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// The value when `r` is valid; otherwise records the violation and returns `None`.
+    pub fn take<T>(&mut self, r: Result<T, FieldViolation>) -> Option<T> {
+        r.map_err(|v| self.0.push(v)).ok()
+    }
+
+    pub fn push(&mut self, v: FieldViolation) {
+        self.0.push(v);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<FieldViolation> {
+        self.0
+    }
+}
+
 impl ApiError {
     pub fn new(code: Code, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -127,7 +158,10 @@ pub fn internal_from(err: &(dyn std::error::Error + 'static)) -> ApiError {
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     matches!(
         err,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
     )
 }
 

@@ -49,7 +49,9 @@ pub fn init(service_name: &'static str) -> anyhow::Result<TelemetryGuard> {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json");
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     if json {
-        registry.with(tracing_subscriber::fmt::layer().json()).try_init()?;
+        registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .try_init()?;
     } else {
         registry.with(tracing_subscriber::fmt::layer()).try_init()?;
     }

@@ -1,1 +1,22 @@
-fn main(){}
+use clap::Parser;
+use clinic_common::{server::cancel_on_signal, telemetry};
+use registration_service::{
+    Application,
+    cli::{Cli, Command, run_operator_command},
+};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = telemetry::init("registration-service")?;
+    match &cli.command {
+        Command::Serve(args) => {
+            let app = Application::build(args.settings()?).await?;
+            let shutdown = CancellationToken::new();
+            cancel_on_signal(shutdown.clone());
+            app.run_until_stopped(shutdown).await
+        }
+        other => run_operator_command(other).await,
+    }
+}

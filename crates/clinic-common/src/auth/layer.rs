@@ -53,7 +53,11 @@ pub struct AuthService<S> {
 
 impl AuthState {
     /// `Ok(None)`: public RPC. `Ok(Some)`: authenticated and allowed.
-    fn authorize(&self, path: &str, headers: &http::HeaderMap) -> Result<Option<Identity>, ApiError> {
+    fn authorize(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<Identity>, ApiError> {
         let roles = match self.policy.access(path) {
             None => {
                 tracing::warn!(rpc = path, "RPC has no policy entry; refused");

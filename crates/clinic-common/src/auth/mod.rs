@@ -8,7 +8,7 @@ mod policy;
 mod tokens;
 
 pub use claims::{Claims, Identity, Role};
-pub use keys::{KeyPair, generate_key_pair};
+pub use keys::{KeyPair, generate_key_pair, public_pem_from_private};
 pub use layer::{AuthLayer, AuthService, identity};
 pub use policy::{Access, Policy};
 pub use tokens::{TokenError, TokenIssuer, TokenVerifier};

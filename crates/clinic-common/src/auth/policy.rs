@@ -68,7 +68,10 @@ impl Policy {
                 }
             }
         }
-        assert!(found_service, "service {service} is not in the descriptor set");
+        assert!(
+            found_service,
+            "service {service} is not in the descriptor set"
+        );
         missing
     }
 }

@@ -27,9 +27,11 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("cannot connect to test PostgreSQL: {e}"));
         // The name is generated above, never input.
-        conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#))))
-            .await
-            .expect("create test database");
+        conn.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            r#"CREATE DATABASE "{name}""#
+        ))))
+        .await
+        .expect("create test database");
         let url = with_database(&admin_url, &name);
         TestDb {
             url,
@@ -103,7 +105,9 @@ fn server_url() -> &'static str {
 }
 
 fn find_pg_bin() -> Result<PathBuf, String> {
-    if let Ok(out) = Command::new("sh").args(["-c", "command -v initdb"]).output()
+    if let Ok(out) = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
         && out.status.success()
     {
         let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -197,7 +201,11 @@ fn throwaway_cluster() -> Result<String, String> {
     let stop = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {prefix}{pg_ctl} -D {data} -m immediate stop; rm -rf {dir}",
         pid = std::process::id(),
-        prefix = if is_root { "runuser -u postgres -- " } else { "" },
+        prefix = if is_root {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        },
         pg_ctl = bin.join("pg_ctl").display(),
         data = data.display(),
         dir = dir.display(),

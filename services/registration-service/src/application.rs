@@ -1,0 +1,95 @@
+//! Build, bind and run the server; tests bind port 0 and run it in-process.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use clinic_common::{
+    auth::{AuthLayer, TokenIssuer, TokenVerifier},
+    db,
+    server::{self, ServeOptions},
+};
+use clinic_proto::pb::registration::v1::registration_service_server::RegistrationServiceServer;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    db::{MIGRATOR, SCHEMA},
+    error::DOMAIN,
+    grpc::{MAX_MESSAGE_BYTES, RegistrationApi},
+    policy::{SERVICE_NAME, policy},
+    service::AppState,
+};
+
+/// Everything the running service needs, already loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub issuer: TokenIssuer,
+    pub verifier: TokenVerifier,
+    pub access_token_ttl: Duration,
+    pub activation_token_ttl: Duration,
+    pub drain_deadline: Duration,
+    /// Dev and tests only; production runs the `migrate` subcommand.
+    pub migrate_on_start: bool,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    verifier: TokenVerifier,
+    drain_deadline: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = db::pool(
+            &settings.database_url,
+            SCHEMA,
+            settings.database_max_connections,
+        )?;
+        if settings.migrate_on_start {
+            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
+        }
+        let listener = TcpListener::bind(settings.listen_addr).await?;
+        let state = Arc::new(AppState {
+            pool,
+            issuer: settings.issuer,
+            access_token_ttl: settings.access_token_ttl,
+            activation_token_ttl: settings.activation_token_ttl,
+        });
+        Ok(Self {
+            listener,
+            state,
+            verifier: settings.verifier,
+            drain_deadline: settings.drain_deadline,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let api = RegistrationServiceServer::new(RegistrationApi::new(self.state.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        tracing::info!(addr = %self.local_addr(), "registration-service listening");
+        let auth = AuthLayer::new(self.verifier, policy(), DOMAIN);
+        server::serve(
+            self.listener,
+            tonic::service::Routes::new(api),
+            auth,
+            ServeOptions {
+                services: vec![SERVICE_NAME],
+                drain_deadline: self.drain_deadline,
+            },
+            shutdown,
+        )
+        .await?;
+        self.state.pool.close().await;
+        Ok(())
+    }
+}

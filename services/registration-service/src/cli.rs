@@ -1,0 +1,206 @@
+//! The binary's subcommands: serve, migrate, and operator actions. Every knob is a flag with an env
+//! fallback, so `--help` lists them all.
+
+use std::{io::BufRead, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use clinic_common::{
+    auth::{TokenIssuer, TokenVerifier, generate_key_pair, public_pem_from_private},
+    config::{DatabaseArgs, ShutdownArgs, read_key_file},
+    db,
+};
+use uuid::Uuid;
+
+use crate::{
+    application::Settings,
+    db::{MIGRATOR, SCHEMA},
+    service::operators::{self, NewAdmin},
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "registration-service",
+    version,
+    about = "Patient registration, approvals, accounts and tokens"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gRPC server.
+    Serve(ServeArgs),
+    /// Apply database migrations to the `registration` schema and exit.
+    Migrate(DbArgs),
+    /// Create a clinic-center admin account (password read from stdin).
+    CreateAdmin(AdminArgs),
+    /// Create a clinic admin account bound to one clinic (password read from stdin).
+    CreateClinicAdmin {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The clinic this admin manages.
+        #[arg(long)]
+        clinic_id: Uuid,
+    },
+    /// Print a long-lived token for an internal caller.
+    MintServiceToken(MintArgs),
+    /// Write a new Ed25519 key pair (jwt_private.pem, jwt_public.pem) into a directory.
+    GenKeypair {
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub first_name: String,
+    #[arg(long)]
+    pub last_name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    /// PEM file of the Ed25519 private key (PKCS#8) that signs access tokens. Only this service has it.
+    #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct MintArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Service name; the token's subject becomes `service:<name>`.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, default_value_t = 365)]
+    pub ttl_days: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50051")]
+    pub listen_addr: SocketAddr,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+    /// Lifetime of access tokens issued by Login (at most 3600).
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=3600))]
+    pub access_token_ttl_seconds: u64,
+    /// Lifetime of the activation link sent on approval.
+    #[arg(long, env = "ACTIVATION_TOKEN_TTL_HOURS", default_value_t = 72)]
+    pub activation_token_ttl_hours: u64,
+    /// Apply migrations at start-up (development; production runs `migrate`).
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
+    pub migrate_on_start: bool,
+}
+
+impl KeyArgs {
+    fn load(&self) -> anyhow::Result<(TokenIssuer, TokenVerifier)> {
+        let private = read_key_file(&self.jwt_private_key_file)?;
+        let public = public_pem_from_private(&private)?;
+        Ok((
+            TokenIssuer::from_pem(&private)?,
+            TokenVerifier::from_pem(&public)?,
+        ))
+    }
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let (issuer, verifier) = self.keys.load()?;
+        Ok(Settings {
+            listen_addr: self.listen_addr,
+            database_url: self.db.database_url.clone(),
+            database_max_connections: self.db.database_max_connections,
+            issuer,
+            verifier,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_seconds),
+            activation_token_ttl: Duration::from_secs(self.activation_token_ttl_hours * 3600),
+            drain_deadline: self.shutdown.drain_deadline(),
+            migrate_on_start: self.migrate_on_start,
+        })
+    }
+}
+
+fn read_password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    Ok(password)
+}
+
+async fn create_admin(args: &AdminArgs, clinic_id: Option<Uuid>) -> anyhow::Result<()> {
+    let pool = db::pool(&args.db.db.database_url, SCHEMA, 1)?;
+    let new = NewAdmin {
+        email: args.email.clone(),
+        password: read_password_from_stdin()?,
+        first_name: args.first_name.clone(),
+        last_name: args.last_name.clone(),
+        clinic_id,
+    };
+    let id = operators::create_admin(&pool, new)
+        .await
+        .map_err(|e| anyhow::anyhow!("{:?}", e.to_api()))?;
+    println!("{id}");
+    Ok(())
+}
+
+/// Runs every subcommand except `serve`, which `main` owns.
+pub async fn run_operator_command(command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => unreachable!("serve is run by main"),
+        Command::Migrate(args) => {
+            let pool = db::pool(&args.db.database_url, SCHEMA, 1)?;
+            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
+            eprintln!("registration schema migrated");
+        }
+        Command::CreateAdmin(args) => create_admin(args, None).await?,
+        Command::CreateClinicAdmin { admin, clinic_id } => {
+            create_admin(admin, Some(*clinic_id)).await?
+        }
+        Command::MintServiceToken(args) => {
+            let (issuer, _) = args.keys.load()?;
+            let ttl = Duration::from_secs(args.ttl_days * 86_400);
+            println!(
+                "{}",
+                operators::mint_service_token(&issuer, &args.name, ttl)?
+            );
+        }
+        Command::GenKeypair { out_dir } => {
+            let pair = generate_key_pair()?;
+            std::fs::create_dir_all(out_dir)?;
+            let private = out_dir.join("jwt_private.pem");
+            write_private(&private, &pair.private_pem)?;
+            std::fs::write(out_dir.join("jwt_public.pem"), &pair.public_pem)?;
+            eprintln!("wrote {} and jwt_public.pem", private.display());
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(pem.as_bytes())?;
+    Ok(())
+}

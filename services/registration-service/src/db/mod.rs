@@ -1,0 +1,11 @@
+//! SQL, one function per statement, each taking the caller's connection or transaction.
+//! Tables are unqualified: the pool's `search_path` is the `registration` schema.
+
+pub mod accounts;
+pub mod activation_tokens;
+pub mod requests;
+
+/// The schema this service owns.
+pub const SCHEMA: &str = "registration";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

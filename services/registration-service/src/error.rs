@@ -1,0 +1,162 @@
+//! The service's one error enum and its one table to gRPC codes and `ErrorInfo` reasons.
+
+use clinic_common::error::{self, ApiError, FieldViolation};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::domain::RequestStatus;
+
+/// `ErrorInfo.domain` of every error this service returns.
+pub const DOMAIN: &str = "registration-service";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("invalid input")]
+    Invalid(Vec<FieldViolation>),
+    #[error("e-mail already used")]
+    EmailTaken,
+    #[error("insurance number already used")]
+    InsuranceNumberTaken,
+    #[error("request_id already used for another registration")]
+    RequestIdReused,
+    #[error("registration request not found")]
+    RequestNotFound,
+    #[error("registration request already decided")]
+    AlreadyDecided {
+        status: RequestStatus,
+        decided_by: Option<Uuid>,
+        decided_by_email: Option<String>,
+        decided_at: Option<OffsetDateTime>,
+        current_version: i64,
+    },
+    #[error("expected version is stale")]
+    VersionMismatch { current_version: i64 },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("account not active")]
+    AccountNotActive,
+    #[error("activation token not found")]
+    ActivationTokenNotFound,
+    #[error("activation token already used")]
+    ActivationTokenUsed,
+    #[error("activation token expired")]
+    ActivationTokenExpired,
+    #[error("patient not found")]
+    PatientNotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error(transparent)]
+    Auth(ApiError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl RegistrationError {
+    pub fn invalid(field: &str, why: &str) -> Self {
+        Self::Invalid(vec![FieldViolation::new(field, why)])
+    }
+
+    pub fn to_api(&self) -> ApiError {
+        use RegistrationError as E;
+        match self {
+            E::Invalid(v) => ApiError::invalid(v.clone()),
+            E::EmailTaken => ApiError::new(
+                Code::AlreadyExists,
+                "EMAIL_TAKEN",
+                "this e-mail is already registered or pending",
+            ),
+            E::InsuranceNumberTaken => ApiError::new(
+                Code::AlreadyExists,
+                "INSURANCE_NUMBER_TAKEN",
+                "this insurance number is already registered or pending",
+            ),
+            E::RequestIdReused => ApiError::new(
+                Code::AlreadyExists,
+                "REQUEST_ID_REUSED",
+                "request_id was already used for a different registration",
+            ),
+            E::RequestNotFound => ApiError::new(
+                Code::NotFound,
+                "REGISTRATION_REQUEST_NOT_FOUND",
+                "no such registration request",
+            ),
+            E::AlreadyDecided {
+                status,
+                decided_by,
+                decided_by_email,
+                decided_at,
+                current_version,
+            } => {
+                let at = decided_at
+                    .and_then(|t| t.format(&Rfc3339).ok())
+                    .unwrap_or_default();
+                let by = decided_by.map(|u| u.to_string()).unwrap_or_default();
+                let mut e = ApiError::new(
+                    Code::FailedPrecondition,
+                    "REGISTRATION_ALREADY_DECIDED",
+                    format!(
+                        "registration request was already {} by {by} at {at}",
+                        status.as_str().to_lowercase()
+                    ),
+                )
+                .with("status", status.as_str())
+                .with("decidedBy", by)
+                .with("decidedAt", at)
+                .with("currentVersion", current_version.to_string());
+                if let Some(email) = decided_by_email {
+                    e = e.with("decidedByEmail", email.clone());
+                }
+                e
+            }
+            E::VersionMismatch { current_version } => ApiError::new(
+                Code::Aborted,
+                "VERSION_MISMATCH",
+                format!(
+                    "the request changed since you read it; current version is {current_version}"
+                ),
+            )
+            .with("currentVersion", current_version.to_string()),
+            E::InvalidCredentials => ApiError::new(
+                Code::Unauthenticated,
+                "INVALID_CREDENTIALS",
+                "wrong e-mail or password",
+            ),
+            E::AccountNotActive => ApiError::new(
+                Code::FailedPrecondition,
+                "ACCOUNT_NOT_ACTIVE",
+                "the account is not activated yet; use the link from the approval e-mail",
+            ),
+            E::ActivationTokenNotFound => ApiError::new(
+                Code::NotFound,
+                "ACTIVATION_TOKEN_NOT_FOUND",
+                "unknown activation token",
+            ),
+            E::ActivationTokenUsed => ApiError::new(
+                Code::FailedPrecondition,
+                "ACTIVATION_TOKEN_USED",
+                "this activation token was already used",
+            ),
+            E::ActivationTokenExpired => ApiError::new(
+                Code::FailedPrecondition,
+                "ACTIVATION_TOKEN_EXPIRED",
+                "this activation token has expired",
+            ),
+            E::PatientNotFound => {
+                ApiError::new(Code::NotFound, "PATIENT_NOT_FOUND", "no such patient")
+            }
+            E::Forbidden(why) => ApiError::forbidden(*why),
+            E::Auth(api) => api.clone(),
+            E::Database(e) => error::from_db(e),
+            E::Internal(e) => error::internal_from(e.as_ref()),
+        }
+    }
+}
+
+impl From<RegistrationError> for Status {
+    fn from(e: RegistrationError) -> Status {
+        e.to_api().into_status(DOMAIN)
+    }
+}

@@ -1,0 +1,43 @@
+//! Who may call which RPC of this service, in one place. Finer rules (a patient reads only their own
+//! record) live in the use case; the auth layer refuses anything not listed here.
+
+use clinic_common::auth::{Access, Policy, Role};
+
+/// Full name of the gRPC service, as health and reflection report it.
+pub const SERVICE_NAME: &str = "clinic.registration.v1.RegistrationService";
+
+const CENTER_ADMIN: &[Role] = &[Role::ClinicCenterAdmin];
+const PATIENT_READERS: &[Role] = &[
+    Role::Service,
+    Role::ClinicCenterAdmin,
+    Role::ClinicAdmin,
+    Role::Patient,
+];
+
+macro_rules! rpc {
+    ($name:literal) => {
+        concat!("/clinic.registration.v1.RegistrationService/", $name)
+    };
+}
+
+pub fn policy() -> Policy {
+    Policy::new(&[
+        (rpc!("SubmitRegistration"), Access::Public),
+        (rpc!("ActivateAccount"), Access::Public),
+        (rpc!("Login"), Access::Public),
+        (rpc!("GetRegistrationRequest"), Access::Roles(CENTER_ADMIN)),
+        (
+            rpc!("ListRegistrationRequests"),
+            Access::Roles(CENTER_ADMIN),
+        ),
+        (
+            rpc!("ApproveRegistrationRequest"),
+            Access::Roles(CENTER_ADMIN),
+        ),
+        (
+            rpc!("RejectRegistrationRequest"),
+            Access::Roles(CENTER_ADMIN),
+        ),
+        (rpc!("GetPatient"), Access::Roles(PATIENT_READERS)),
+    ])
+}
