@@ -1,1 +1,9 @@
+//! registration-service integration tests: real PostgreSQL, the real gRPC server on a loopback port.
 
+mod accounts;
+mod auth;
+mod decision_race;
+mod decisions;
+mod helpers;
+mod reflection;
+mod validation;

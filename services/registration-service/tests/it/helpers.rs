@@ -1,0 +1,188 @@
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use clinic_common::{
+    auth::Role,
+    testing::{TestDb, TestKeys, bearer},
+};
+use clinic_proto::pb::registration::v1::{
+    self as pb, registration_service_client::RegistrationServiceClient,
+};
+use registration_service::{
+    Application, Settings,
+    db::SCHEMA,
+    service::operators::{NewAdmin, create_admin},
+};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub type Client = RegistrationServiceClient<Channel>;
+
+/// One running registration-service on its own port; replicas share the database and keys.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Arc<TestDb>,
+    pub pool: PgPool,
+    pub keys: Arc<TestKeys>,
+    shutdown: CancellationToken,
+}
+
+pub struct Admin {
+    pub id: Uuid,
+    pub token: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    spawn_on(db, keys).await
+}
+
+async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
+    let settings = Settings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: db.secret_url(),
+        database_max_connections: 10,
+        issuer: keys.issuer.clone(),
+        verifier: keys.verifier.clone(),
+        access_token_ttl: Duration::from_secs(900),
+        activation_token_ttl: Duration::from_secs(72 * 3600),
+        drain_deadline: Duration::from_secs(5),
+        migrate_on_start: true,
+    };
+    let app = Application::build(settings).await.expect("build app");
+    let addr = app.local_addr();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let pool = db.pool(SCHEMA).await;
+    TestApp {
+        addr,
+        db,
+        pool,
+        keys,
+        shutdown,
+    }
+}
+
+impl TestApp {
+    /// A second server on the same database and keys: the two-replica setup.
+    pub async fn replica(&self) -> TestApp {
+        spawn_on(self.db.clone(), self.keys.clone()).await
+    }
+
+    pub async fn client(&self) -> Client {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to test server");
+        RegistrationServiceClient::new(channel)
+    }
+
+    pub async fn admin(&self, n: usize) -> Admin {
+        let id = create_admin(
+            &self.pool,
+            NewAdmin {
+                email: format!("admin{n}-{}@clinic.example.com", Uuid::new_v4().simple()),
+                password: "admin password 1".into(),
+                first_name: format!("Admin{n}"),
+                last_name: "Center".into(),
+                clinic_id: None,
+            },
+        )
+        .await
+        .expect("create admin");
+        Admin {
+            id,
+            token: self.token_for(&id.to_string(), Role::ClinicCenterAdmin),
+        }
+    }
+
+    pub fn token_for(&self, subject: &str, role: Role) -> String {
+        self.keys
+            .issuer
+            .issue(subject, role, None, Duration::from_secs(600))
+            .expect("issue")
+            .0
+    }
+
+    pub async fn submit(&self, form: pb::SubmitRegistrationRequest) -> pb::RegistrationRequest {
+        self.client()
+            .await
+            .submit_registration(form)
+            .await
+            .expect("submit registration")
+            .into_inner()
+    }
+
+    pub async fn outbox_rows(&self, aggregate_id: &str) -> Vec<(String, serde_json::Value)> {
+        sqlx::query_as("SELECT event_type, payload FROM outbox WHERE aggregate_id = $1")
+            .bind(aggregate_id)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn count(&self, table: &'static str) -> i64 {
+        let sql = match table {
+            "registration_requests" => "SELECT count(*) FROM registration_requests",
+            "accounts" => "SELECT count(*) FROM accounts",
+            "outbox" => "SELECT count(*) FROM outbox",
+            other => panic!("no count for {other}"),
+        };
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A valid registration form with a unique e-mail and insurance number.
+pub fn form() -> pb::SubmitRegistrationRequest {
+    let n = Uuid::new_v4().as_u128();
+    pb::SubmitRegistrationRequest {
+        email: format!("patient-{:x}@mail.example.com", n as u64),
+        password: "patient password 1".into(),
+        first_name: "Ana".into(),
+        last_name: "Anić".into(),
+        address: "Bulevar 1".into(),
+        city: "Novi Sad".into(),
+        country: "Serbia".into(),
+        phone: "+381 21 123456".into(),
+        insurance_number: format!("{:012}", n % 1_000_000_000_000),
+        request_id: None,
+    }
+}
+
+pub fn approve(
+    id: &str,
+    version: i64,
+    token: &str,
+) -> tonic::Request<pb::ApproveRegistrationRequestRequest> {
+    bearer(
+        token,
+        pb::ApproveRegistrationRequestRequest {
+            id: id.to_owned(),
+            expected_version: Some(version),
+        },
+    )
+}
+
+pub fn reject(
+    id: &str,
+    version: i64,
+    token: &str,
+) -> tonic::Request<pb::RejectRegistrationRequestRequest> {
+    bearer(
+        token,
+        pb::RejectRegistrationRequestRequest {
+            id: id.to_owned(),
+            expected_version: Some(version),
+            reason: "insurance number does not match our records".into(),
+        },
+    )
+}
