@@ -4,7 +4,11 @@ use std::{env, path::PathBuf};
 use prost::Message;
 
 const PROTO_ROOT: &str = "../../proto";
-const PROTOS: &[&str] = &["clinic/registration/v1/registration.proto"];
+const PROTOS: &[&str] = &[
+    "clinic/registration/v1/registration.proto",
+    // Only for reflection: lets grpcurl decode `google.rpc` error details. Rust code uses tonic-types.
+    "google/rpc/error_details.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, [PROTO_ROOT])?;

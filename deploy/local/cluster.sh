@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The local cluster without Docker. Uses $DATABASE_URL when set, otherwise a throwaway PostgreSQL
+# started from the PostgreSQL binaries on this machine. Builds and runs the same service binaries the
+# tests use, runs migrations, seeds a demo admin, and prints endpoints, a token and grpcurl examples.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+state=${CLINIC_STATE_DIR:-$root/target/local-cluster}
+reg_addr=${REGISTRATION_ADDR:-127.0.0.1:50051}
+admin_email=${DEMO_ADMIN_EMAIL:-admin@clinic.local}
+admin_password=${DEMO_ADMIN_PASSWORD:-demo admin password 1}
+mkdir -p "$state"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "${pg_data:-}" ]; then $as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT INT TERM
+
+echo "building services…"
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p registration-service
+bin="$root/target/debug"
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  pg_bin=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+  [ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL binaries: install postgresql or set DATABASE_URL" >&2; exit 1; }
+  pg_dir="$state/pg"; pg_data="$pg_dir/data"; port=${PG_PORT:-55432}
+  as_pg=""; if [ "$(id -u)" = 0 ]; then as_pg="runuser -u postgres --"; mkdir -p "$pg_dir"; chown postgres "$pg_dir"; fi
+  [ -d "$pg_data" ] || $as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >/dev/null
+  $as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/log" -w \
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+fi
+echo "database: ${DATABASE_URL%%\?*}" | sed -E 's#//[^@]*@#//***@#'
+
+[ -f "$state/keys/jwt_private.pem" ] || "$bin/registration-service" gen-keypair --out-dir "$state/keys"
+export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
+"$bin/registration-service" migrate
+printf '%s\n' "$admin_password" | "$bin/registration-service" create-admin \
+  --email "$admin_email" --first-name Demo --last-name Admin >/dev/null 2>&1 || true
+
+LISTEN_ADDR=$reg_addr "$bin/registration-service" serve >"$state/registration-service.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/${reg_addr%:*}/${reg_addr#*:}") 2>/dev/null && break; sleep 0.2; done
+
+service_token=$("$bin/registration-service" mint-service-token --name operator --ttl-days 1)
+cat <<INFO
+
+registration-service  grpc://$reg_addr   (log: $state/registration-service.log)
+demo admin            $admin_email / $admin_password
+
+  grpcurl -plaintext $reg_addr list
+  grpcurl -plaintext -d '{"email":"$admin_email","password":"$admin_password"}' \\
+    $reg_addr clinic.registration.v1.RegistrationService/Login
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"page_size":10}' \\
+    $reg_addr clinic.registration.v1.RegistrationService/ListRegistrationRequests
+
+a service token (24 h) for internal calls:
+$service_token
+
+Ctrl-C stops the cluster.
+INFO
+wait
