@@ -112,3 +112,58 @@ where
         self.inner.call(req).instrument(span)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use opentelemetry::trace::TracerProvider as _;
+    use tower::{Layer, Service, ServiceExt};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// A caller's `traceparent` becomes the parent of the RPC span, so what the handler records (the
+    /// outbox's traceparent) continues the caller's trace.
+    #[tokio::test]
+    async fn rpc_span_continues_the_callers_trace() {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let handler = tower::service_fn(|_req: http::Request<()>| async {
+            Ok::<_, Infallible>(current_traceparent())
+        });
+        let mut svc = RpcSpanLayer.layer(handler);
+        let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let req = http::Request::builder()
+            .uri("/clinic.registration.v1.RegistrationService/Login")
+            .header("traceparent", caller)
+            .body(())
+            .unwrap();
+
+        let seen = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(req)
+            .await
+            .unwrap()
+            .expect("a traceparent");
+
+        assert!(
+            seen.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{seen}"
+        );
+        assert_ne!(
+            seen, caller,
+            "the RPC span is a child, with its own span id"
+        );
+    }
+
+    #[test]
+    fn no_traceparent_outside_a_traced_span() {
+        assert_eq!(current_traceparent(), None);
+    }
+}

@@ -180,3 +180,38 @@ async fn after_activation_login_gives_a_token_that_reads_only_its_own_patient() 
         .into_inner();
     assert_eq!(seen.email, f.email);
 }
+
+#[tokio::test]
+async fn a_clinic_admin_token_carries_its_clinic() {
+    use registration_service::service::operators::{NewAdmin, create_admin};
+    let app = spawn_app().await;
+    let clinic = Uuid::new_v4();
+    create_admin(
+        &app.pool,
+        NewAdmin {
+            email: "clinic.admin@clinic.example.com".into(),
+            password: "clinic admin pw 1".into(),
+            first_name: "Clinic".into(),
+            last_name: "Admin".into(),
+            clinic_id: Some(clinic),
+        },
+    )
+    .await
+    .unwrap();
+
+    let session = app
+        .client()
+        .await
+        .login(pb::LoginRequest {
+            email: "Clinic.Admin@clinic.example.com".into(),
+            password: "clinic admin pw 1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(session.role, pb::Role::ClinicAdmin as i32);
+    let claims = app.keys.verifier.verify(&session.access_token).unwrap();
+    assert_eq!(claims.role, Role::ClinicAdmin);
+    assert_eq!(claims.clinic_id, Some(clinic));
+}

@@ -135,6 +135,13 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// What SIGTERM does in the binary.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();

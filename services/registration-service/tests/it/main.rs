@@ -2,8 +2,10 @@
 
 mod accounts;
 mod auth;
+mod cli;
 mod decision_race;
 mod decisions;
 mod helpers;
 mod reflection;
+mod shutdown;
 mod validation;
