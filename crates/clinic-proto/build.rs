@@ -6,6 +6,7 @@ use prost::Message;
 const PROTO_ROOT: &str = "../../proto";
 const PROTOS: &[&str] = &[
     "clinic/registration/v1/registration.proto",
+    "clinic/appointment/v1/appointment.proto",
     // Only for reflection: lets grpcurl decode `google.rpc` error details. Rust code uses tonic-types.
     "google/rpc/error_details.proto",
 ];

@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod server;
 pub mod telemetry;
 pub mod time_pb;
+pub mod validate;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -1,6 +1,11 @@
 //! Generated gRPC code for every clinic service, re-exported as `pb`, plus the descriptor set for reflection.
 
 pub mod pb {
+    pub mod appointment {
+        pub mod v1 {
+            tonic::include_proto!("clinic.appointment.v1");
+        }
+    }
     pub mod registration {
         pub mod v1 {
             tonic::include_proto!("clinic.registration.v1");

@@ -3,35 +3,7 @@
 use clinic_common::error::FieldViolation;
 use secrecy::{ExposeSecret, SecretString};
 
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
-}
-
-/// Trimmed, non-empty, at most `max` characters, no control characters.
-pub fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, FieldViolation> {
-    let value = raw.trim();
-    if value.is_empty() {
-        return Err(FieldViolation::new(field, "is required"));
-    }
-    if value.chars().count() > max {
-        return Err(FieldViolation::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    if has_control(value) {
-        return Err(FieldViolation::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// Optional idempotency key: 1–100 printable characters when present.
-pub fn client_request_id(raw: Option<&str>) -> Result<Option<String>, FieldViolation> {
-    raw.map(|r| bounded_text("request_id", r, 100)).transpose()
-}
+pub use clinic_common::validate::{bounded_text, request_id as client_request_id};
 
 /// A syntactically valid e-mail address, stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,35 +202,9 @@ mod tests {
     }
 
     #[test]
-    fn texts_and_reasons() {
-        assert_eq!(
-            bounded_text("city", "  Novi Sad ", 100).unwrap(),
-            "Novi Sad"
-        );
-        assert!(bounded_text("city", "   ", 100).is_err());
-        assert!(bounded_text("city", &"x".repeat(101), 100).is_err());
-        assert!(bounded_text("city", "a\u{0}b", 100).is_err());
+    fn reasons() {
         assert!(RejectionReason::parse("").is_err());
         assert!(RejectionReason::parse(&"r".repeat(1001)).is_err());
         assert!(RejectionReason::parse("Insurance number\ndoes not match").is_ok());
-    }
-
-    #[test]
-    fn bounded_text_never_panics_and_respects_bounds() {
-        // A cheap property check over awkward inputs: multibyte, whitespace-only, long.
-        let samples = [
-            "ž",
-            "  ",
-            "\t",
-            "名前",
-            "é".repeat(100).as_str(),
-            "é".repeat(101).as_str(),
-        ]
-        .map(str::to_owned);
-        for s in samples {
-            if let Ok(v) = bounded_text("f", &s, 100) {
-                assert!(!v.is_empty() && v.chars().count() <= 100 && v.trim() == v);
-            }
-        }
     }
 }

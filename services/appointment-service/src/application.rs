@@ -1,0 +1,103 @@
+//! Build, bind and run the server; tests bind port 0 and run it in-process.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use clinic_common::{
+    auth::{AuthLayer, TokenVerifier},
+    db,
+    server::{self, ServeOptions},
+};
+use clinic_proto::pb::appointment::v1::appointment_service_server::AppointmentServiceServer;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    db::{MIGRATOR, SCHEMA},
+    error::DOMAIN,
+    grpc::{AppointmentApi, MAX_MESSAGE_BYTES},
+    policy::{SERVICE_NAME, policy},
+    registration_client::RegistrationClient,
+    service::AppState,
+};
+
+/// Everything the running service needs, already loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub verifier: TokenVerifier,
+    /// e.g. `http://127.0.0.1:50051`.
+    pub registration_url: String,
+    /// This service's own `service` token for calls to registration-service.
+    pub service_token: SecretString,
+    pub registration_deadline: Duration,
+    pub lock_timeout: Duration,
+    pub drain_deadline: Duration,
+    /// Dev and tests only; production runs the `migrate` subcommand.
+    pub migrate_on_start: bool,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    verifier: TokenVerifier,
+    drain_deadline: Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = db::pool(
+            &settings.database_url,
+            SCHEMA,
+            settings.database_max_connections,
+        )?;
+        if settings.migrate_on_start {
+            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
+        }
+        let registration = RegistrationClient::new(
+            &settings.registration_url,
+            settings.service_token,
+            settings.registration_deadline,
+        )?;
+        let listener = TcpListener::bind(settings.listen_addr).await?;
+        let state = Arc::new(AppState {
+            pool,
+            registration,
+            lock_timeout: settings.lock_timeout,
+        });
+        Ok(Self {
+            listener,
+            state,
+            verifier: settings.verifier,
+            drain_deadline: settings.drain_deadline,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "appointment-service listening");
+        let api = AppointmentServiceServer::new(AppointmentApi::new(self.state.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let auth = AuthLayer::new(self.verifier, policy(), DOMAIN);
+        server::serve(
+            self.listener,
+            tonic::service::Routes::new(api),
+            auth,
+            ServeOptions {
+                services: vec![SERVICE_NAME],
+                drain_deadline: self.drain_deadline,
+            },
+            shutdown,
+        )
+        .await?;
+        self.state.pool.close().await;
+        Ok(())
+    }
+}

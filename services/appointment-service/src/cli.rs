@@ -1,0 +1,93 @@
+//! The binary's subcommands. Every knob is a flag with an env fallback, so `--help` lists them all.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use clinic_common::{
+    config::{DatabaseArgs, ShutdownArgs, VerifierArgs, read_key_file},
+    db,
+};
+use secrecy::SecretString;
+
+use crate::{
+    application::Settings,
+    db::{MIGRATOR, SCHEMA},
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "appointment-service",
+    version,
+    about = "Clinic catalog, predefined appointments and reservations"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gRPC server.
+    Serve(ServeArgs),
+    /// Apply database migrations to the `appointment` schema and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50052")]
+    pub listen_addr: SocketAddr,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+    /// registration-service address, e.g. http://registration-service:50051.
+    #[arg(
+        long,
+        env = "REGISTRATION_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub registration_url: String,
+    /// File holding this service's `service` token (registration-service mint-service-token).
+    #[arg(long, env = "SERVICE_TOKEN_FILE")]
+    pub service_token_file: PathBuf,
+    /// Deadline of each call to registration-service.
+    #[arg(long, env = "REGISTRATION_DEADLINE_MS", default_value_t = 2000)]
+    pub registration_deadline_ms: u64,
+    /// Longest wait for an appointment's row lock before answering APPOINTMENT_BUSY.
+    #[arg(long, env = "LOCK_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub lock_timeout_ms: u64,
+    /// Apply migrations at start-up (development; production runs `migrate`).
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
+    pub migrate_on_start: bool,
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let token = read_key_file(&self.service_token_file)?.trim().to_owned();
+        Ok(Settings {
+            listen_addr: self.listen_addr,
+            database_url: self.db.database_url.clone(),
+            database_max_connections: self.db.database_max_connections,
+            verifier: self.verifier.load()?,
+            registration_url: self.registration_url.clone(),
+            service_token: SecretString::from(token),
+            registration_deadline: Duration::from_millis(self.registration_deadline_ms),
+            lock_timeout: Duration::from_millis(self.lock_timeout_ms),
+            drain_deadline: self.shutdown.drain_deadline(),
+            migrate_on_start: self.migrate_on_start,
+        })
+    }
+}
+
+pub async fn migrate(db_args: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::pool(&db_args.database_url, SCHEMA, 1)?;
+    db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
+    eprintln!("appointment schema migrated");
+    Ok(())
+}

@@ -1,0 +1,144 @@
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{AppointmentRecord, NewAppointment};
+
+macro_rules! columns {
+    () => {
+        "id, clinic_id, doctor_id, room_id, exam_type_id, starts_at, duration_minutes, price_minor, currency, \
+         discount_percent, final_price_minor, status, patient_id, reserved_at, reservation_request_id, version, \
+         created_at"
+    };
+}
+pub(crate) use columns;
+
+pub const DOCTOR_OVERLAP: &str = "appointments_doctor_overlap";
+pub const ROOM_OVERLAP: &str = "appointments_room_overlap";
+pub const DOCTOR_FKEY: &str = "appointments_doctor_fkey";
+pub const ROOM_FKEY: &str = "appointments_room_fkey";
+pub const EXAM_TYPE_FKEY: &str = "appointments_exam_type_fkey";
+pub const CLINIC_FKEY: &str = "appointments_clinic_id_fkey";
+
+#[tracing::instrument(skip_all, err)]
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    a: &NewAppointment,
+) -> Result<AppointmentRecord, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "INSERT INTO appointments (id, clinic_id, doctor_id, room_id, exam_type_id, starts_at, ends_at, \
+         duration_minutes, price_minor, currency, discount_percent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(a.clinic_id)
+    .bind(a.doctor_id)
+    .bind(a.room_id)
+    .bind(a.exam_type_id)
+    .bind(a.starts_at)
+    .bind(a.ends_at())
+    .bind(a.duration_minutes)
+    .bind(a.price_minor)
+    .bind(&a.currency)
+    .bind(a.discount_percent)
+    .fetch_one(conn)
+    .await
+}
+
+/// The live appointment of this doctor or room that overlaps [starts, ends), for a conflict message.
+#[tracing::instrument(skip_all, err)]
+pub async fn overlapping(
+    conn: &mut PgConnection,
+    doctor_id: Option<Uuid>,
+    room_id: Option<Uuid>,
+    starts_at: OffsetDateTime,
+    ends_at: OffsetDateTime,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM appointments \
+         WHERE (doctor_id = $1 OR room_id = $2) AND tstzrange(starts_at, ends_at) && tstzrange($3, $4) \
+         ORDER BY starts_at LIMIT 1",
+    )
+    .bind(doctor_id)
+    .bind(room_id)
+    .bind(starts_at)
+    .bind(ends_at)
+    .fetch_optional(conn)
+    .await
+}
+
+#[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
+pub async fn get(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<AppointmentRecord>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM appointments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Filters of ListAvailableAppointments.
+#[derive(Debug, Clone, Default)]
+pub struct AvailableFilter {
+    pub clinic_id: Option<Uuid>,
+    pub exam_type_id: Option<Uuid>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+/// Future AVAILABLE appointments by (starts_at, id) after the cursor.
+#[tracing::instrument(skip_all, err)]
+pub async fn list_available(
+    conn: &mut PgConnection,
+    f: &AvailableFilter,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<AppointmentRecord>, sqlx::Error> {
+    let (after_at, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM appointments \
+         WHERE status = 'AVAILABLE' AND starts_at > now() \
+           AND ($1::uuid IS NULL OR clinic_id = $1) \
+           AND ($2::uuid IS NULL OR exam_type_id = $2) \
+           AND ($3::timestamptz IS NULL OR starts_at >= $3) \
+           AND ($4::timestamptz IS NULL OR starts_at < $4) \
+           AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6)) \
+         ORDER BY starts_at, id LIMIT $7"
+    ))
+    .bind(f.clinic_id)
+    .bind(f.exam_type_id)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The patient's reservations, upcoming first; past ones too when asked.
+#[tracing::instrument(skip_all, fields(patient_id = %patient_id), err)]
+pub async fn list_for_patient(
+    conn: &mut PgConnection,
+    patient_id: Uuid,
+    include_past: bool,
+) -> Result<Vec<AppointmentRecord>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM appointments WHERE patient_id = $1 AND ($2 OR starts_at > now()) ORDER BY starts_at, id LIMIT 500"
+    ))
+    .bind(patient_id)
+    .bind(include_past)
+    .fetch_all(conn)
+    .await
+}

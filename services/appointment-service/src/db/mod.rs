@@ -1,0 +1,11 @@
+//! SQL, one function per statement, each taking the caller's connection or transaction.
+//! Tables are unqualified: the pool's `search_path` is the `appointment` schema.
+
+pub mod appointments;
+pub mod catalog;
+pub mod reservations;
+
+/// The schema this service owns.
+pub const SCHEMA: &str = "appointment";
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,22 @@
+use appointment_service::{
+    Application,
+    cli::{Cli, Command, migrate},
+};
+use clap::Parser;
+use clinic_common::{server::cancel_on_signal, telemetry};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = telemetry::init("appointment-service")?;
+    match &cli.command {
+        Command::Serve(args) => {
+            let app = Application::build(args.settings()?).await?;
+            let shutdown = CancellationToken::new();
+            cancel_on_signal(shutdown.clone());
+            app.run_until_stopped(shutdown).await
+        }
+        Command::Migrate { db } => migrate(db).await,
+    }
+}
