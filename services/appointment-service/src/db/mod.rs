@@ -3,6 +3,7 @@
 
 pub mod appointments;
 pub mod catalog;
+pub mod locks;
 pub mod reservations;
 
 /// The schema this service owns.

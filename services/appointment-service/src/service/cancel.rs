@@ -12,6 +12,7 @@ use super::{
     reserve::{event_payload, lock_error},
 };
 use crate::{
+    db::locks::{self, LockKey},
     db::reservations,
     domain::{AppointmentRecord, AppointmentStatus},
     error::AppointmentError,
@@ -28,6 +29,10 @@ pub async fn cancel(
     let patient = patient_id(caller)?;
     let mut tx = state.pool.begin().await?;
     reservations::set_lock_timeout(&mut tx, state.lock_timeout).await?;
+    // One reservation change per patient at a time (see db::locks), then the appointment's row lock.
+    locks::lock(&mut tx, &[LockKey::Patient(patient)])
+        .await
+        .map_err(lock_error)?;
     let current = reservations::lock(&mut tx, id)
         .await
         .map_err(lock_error)?

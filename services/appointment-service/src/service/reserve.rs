@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::{AGGREGATE, AppState, patient_id};
 use crate::{
+    db::locks::{self, LockKey},
     db::reservations::{self, LOCK_NOT_AVAILABLE, PATIENT_OVERLAP},
     domain::{AppointmentRecord, AppointmentStatus, ReservationDetails},
     error::AppointmentError,
@@ -46,6 +47,10 @@ pub async fn reserve(
 
     let mut tx = state.pool.begin().await?;
     reservations::set_lock_timeout(&mut tx, state.lock_timeout).await?;
+    // One reservation change per patient at a time (see db::locks), then the appointment's row lock.
+    locks::lock(&mut tx, &[LockKey::Patient(patient)])
+        .await
+        .map_err(lock_error)?;
     let current = reservations::lock(&mut tx, id)
         .await
         .map_err(lock_error)?

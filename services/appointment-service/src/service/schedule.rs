@@ -5,13 +5,17 @@ use uuid::Uuid;
 
 use super::{AppState, catalog::Page, catalog::page, ensure_clinic_admin};
 use crate::{
-    db::appointments::{self, AvailableFilter},
+    db::{
+        appointments::{self, AvailableFilter},
+        locks::{self, LockKey},
+    },
     domain::{AppointmentRecord, NewAppointment},
     error::AppointmentError,
 };
 
 /// Inserts a predefined appointment. Overlaps are refused by the database's exclusion constraints,
-/// so two concurrent creations cannot both succeed.
+/// so two concurrent creations cannot both succeed; the doctor and room advisory locks make the loser
+/// wait for the winner's commit instead of deadlocking with it.
 #[tracing::instrument(skip_all, fields(clinic_id = %new.clinic_id), err(level = "info"))]
 pub async fn create(
     state: &AppState,
@@ -19,17 +23,25 @@ pub async fn create(
     new: NewAppointment,
 ) -> Result<AppointmentRecord, AppointmentError> {
     ensure_clinic_admin(caller, new.clinic_id)?;
-    let mut conn = state.pool.acquire().await?;
-    let err = match appointments::insert(&mut conn, Uuid::now_v7(), &new).await {
+    let mut tx = state.pool.begin().await?;
+    locks::lock(
+        &mut tx,
+        &[LockKey::Doctor(new.doctor_id), LockKey::Room(new.room_id)],
+    )
+    .await?;
+    let err = match appointments::insert(&mut tx, Uuid::now_v7(), &new).await {
         Ok(record) => {
+            tx.commit().await?;
             tracing::info!(appointment_id = %record.id, "predefined appointment created");
             return Ok(record);
         }
         Err(e) => e,
     };
+    drop(tx);
+    let mut conn = state.pool.acquire().await?;
     Err(match violated_constraint(&err) {
         Some(c @ (appointments::DOCTOR_OVERLAP | appointments::ROOM_OVERLAP)) => {
-            // The conflicting row has committed (the insert waited for it), so it can be named.
+            // The conflicting row has committed (we waited for it), so it can be named.
             let (doctor, room) = if c == appointments::DOCTOR_OVERLAP {
                 (Some(new.doctor_id), None)
             } else {

@@ -1,1 +1,10 @@
+//! appointment-service integration tests: real PostgreSQL, a real registration-service and the real
+//! appointment-service gRPC servers on loopback ports.
 
+mod auth;
+mod cancel;
+mod catalog;
+mod helpers;
+mod reservation_race;
+mod reserve;
+mod schedule;

@@ -1,0 +1,45 @@
+use appointment_service::policy::{SERVICE_NAME, policy};
+use clinic_common::{
+    auth::Role,
+    testing::{bearer, error_info},
+};
+use clinic_proto::{FILE_DESCRIPTOR_SET, pb::appointment::v1 as pb};
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::helpers::spawn_cluster;
+
+#[test]
+fn every_rpc_of_the_service_has_a_policy_entry() {
+    let missing = policy().missing_entries(FILE_DESCRIPTOR_SET, SERVICE_NAME);
+    assert!(
+        missing.is_empty(),
+        "RPCs without a policy entry: {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn reserving_needs_a_patient_token() {
+    let cluster = spawn_cluster().await;
+    let f = cluster.clinic().await;
+    let a = cluster.appointment(&f, 50, 0).await;
+    let mut client = cluster.client().await;
+    let req = |id: &str| pb::ReserveAppointmentRequest {
+        appointment_id: id.to_owned(),
+        request_id: None,
+    };
+
+    let err = client.reserve_appointment(req(&a.id)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(error_info(&err).0, "TOKEN_INVALID");
+
+    for role in [Role::ClinicAdmin, Role::ClinicCenterAdmin, Role::Service] {
+        let token = cluster.token(&Uuid::new_v4().to_string(), role, None);
+        let err = client
+            .reserve_appointment(bearer(&token, req(&a.id)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{role}");
+    }
+    assert_eq!(cluster.row(&a.id).await.0, "AVAILABLE");
+}

@@ -1,0 +1,441 @@
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use appointment_service::db::SCHEMA;
+use clinic_common::{
+    auth::Role,
+    testing::{TestDb, TestKeys, bearer},
+};
+use clinic_proto::pb::{
+    appointment::v1::{self as pb, appointment_service_client::AppointmentServiceClient},
+    registration::v1::{self as reg, registration_service_client::RegistrationServiceClient},
+};
+use prost_types::Timestamp;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub type Client = AppointmentServiceClient<Channel>;
+
+/// A server running in this process until stopped.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Stops the server and waits until it no longer accepts calls.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to test server")
+}
+
+/// registration-service and appointment-service on one fresh database, one key pair.
+pub struct Cluster {
+    pub db: Arc<TestDb>,
+    pub keys: Arc<TestKeys>,
+    pub registration: Running,
+    pub appointment: Running,
+    /// On the `appointment` schema.
+    pub pool: PgPool,
+    /// On the `registration` schema.
+    pub reg_pool: PgPool,
+    lock_timeout: Duration,
+}
+
+pub const LOCK_TIMEOUT: Duration = Duration::from_millis(2000);
+
+pub async fn spawn_cluster() -> Cluster {
+    spawn_cluster_with(LOCK_TIMEOUT).await
+}
+
+pub async fn spawn_cluster_with(lock_timeout: Duration) -> Cluster {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let registration = start_registration(&db, &keys).await;
+    let appointment = start_appointment(&db, &keys, registration.addr, lock_timeout).await;
+    Cluster {
+        pool: db.pool(SCHEMA).await,
+        reg_pool: db.pool(registration_service::db::SCHEMA).await,
+        db,
+        keys,
+        registration,
+        appointment,
+        lock_timeout,
+    }
+}
+
+async fn start_registration(db: &TestDb, keys: &TestKeys) -> Running {
+    let app = registration_service::Application::build(registration_service::Settings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: db.secret_url(),
+        database_max_connections: 10,
+        issuer: keys.issuer.clone(),
+        verifier: keys.verifier.clone(),
+        access_token_ttl: Duration::from_secs(900),
+        activation_token_ttl: Duration::from_secs(3600),
+        drain_deadline: Duration::from_secs(5),
+        migrate_on_start: true,
+    })
+    .await
+    .expect("build registration-service");
+    let addr = app.local_addr();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Running {
+        addr,
+        shutdown,
+        handle: Some(handle),
+    }
+}
+
+async fn start_appointment(
+    db: &TestDb,
+    keys: &TestKeys,
+    registration: SocketAddr,
+    lock_timeout: Duration,
+) -> Running {
+    let service_token = keys
+        .issuer
+        .issue(
+            "service:appointment-service",
+            Role::Service,
+            None,
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+        .0;
+    let app = appointment_service::Application::build(appointment_service::Settings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: db.secret_url(),
+        database_max_connections: 10,
+        verifier: keys.verifier.clone(),
+        registration_url: format!("http://{registration}"),
+        service_token: service_token.into(),
+        // Generous: the whole suite shares two cores; the deadline itself is tested by stopping the server.
+        registration_deadline: Duration::from_secs(5),
+        lock_timeout,
+        drain_deadline: Duration::from_secs(5),
+        migrate_on_start: true,
+    })
+    .await
+    .expect("build appointment-service");
+    let addr = app.local_addr();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    Running {
+        addr,
+        shutdown,
+        handle: Some(handle),
+    }
+}
+
+/// A clinic with its admin, two doctors, two rooms and one exam type.
+#[derive(Clone)]
+pub struct ClinicFixture {
+    pub clinic_id: String,
+    pub admin: String,
+    pub doctors: Vec<String>,
+    pub rooms: Vec<String>,
+    pub exam_type: String,
+}
+
+#[derive(Clone)]
+pub struct Patient {
+    pub id: Uuid,
+    pub token: String,
+}
+
+/// A future start on a whole minute, `hours` from now.
+pub fn in_hours(hours: i64) -> Timestamp {
+    let t = OffsetDateTime::now_utc() + time::Duration::hours(hours);
+    Timestamp {
+        seconds: t.unix_timestamp() - t.unix_timestamp().rem_euclid(60),
+        nanos: 0,
+    }
+}
+
+impl Cluster {
+    /// A second appointment-service on the same database: the two-replica setup.
+    pub async fn appointment_replica(&self) -> Running {
+        start_appointment(
+            &self.db,
+            &self.keys,
+            self.registration.addr,
+            self.lock_timeout,
+        )
+        .await
+    }
+
+    pub async fn client(&self) -> Client {
+        AppointmentServiceClient::new(channel(self.appointment.addr).await)
+    }
+
+    pub async fn client_of(&self, server: &Running) -> Client {
+        AppointmentServiceClient::new(channel(server.addr).await)
+    }
+
+    pub fn token(&self, subject: &str, role: Role, clinic: Option<Uuid>) -> String {
+        self.keys
+            .issuer
+            .issue(subject, role, clinic, Duration::from_secs(900))
+            .unwrap()
+            .0
+    }
+
+    pub fn center_admin(&self) -> String {
+        self.token(&Uuid::new_v4().to_string(), Role::ClinicCenterAdmin, None)
+    }
+
+    pub async fn clinic(&self) -> ClinicFixture {
+        let mut c = self.client().await;
+        let clinic = c
+            .create_clinic(bearer(
+                &self.center_admin(),
+                pb::CreateClinicRequest {
+                    name: format!("Clinic {}", Uuid::new_v4().simple()),
+                    address: "Bulevar 1".into(),
+                    city: "Novi Sad".into(),
+                    time_zone: "Europe/Belgrade".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let admin = self.token(
+            &Uuid::new_v4().to_string(),
+            Role::ClinicAdmin,
+            Some(clinic.id.parse().unwrap()),
+        );
+        let mut doctors = Vec::new();
+        let mut rooms = Vec::new();
+        for i in 0..2 {
+            doctors.push(
+                c.create_doctor(bearer(
+                    &admin,
+                    pb::CreateDoctorRequest {
+                        clinic_id: clinic.id.clone(),
+                        first_name: format!("Doc{i}"),
+                        last_name: "Tor".into(),
+                        specialization: "cardiology".into(),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+            );
+            rooms.push(
+                c.create_room(bearer(
+                    &admin,
+                    pb::CreateRoomRequest {
+                        clinic_id: clinic.id.clone(),
+                        name: format!("Room {i}"),
+                    },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .id,
+            );
+        }
+        let exam_type = c
+            .create_exam_type(bearer(
+                &admin,
+                pb::CreateExamTypeRequest {
+                    clinic_id: clinic.id.clone(),
+                    name: "ECG".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        ClinicFixture {
+            clinic_id: clinic.id,
+            admin,
+            doctors,
+            rooms,
+            exam_type,
+        }
+    }
+
+    pub fn new_appointment(
+        &self,
+        f: &ClinicFixture,
+        starts_at: Timestamp,
+        doctor: usize,
+        room: usize,
+    ) -> pb::CreatePredefinedAppointmentRequest {
+        pb::CreatePredefinedAppointmentRequest {
+            clinic_id: f.clinic_id.clone(),
+            doctor_id: f.doctors[doctor].clone(),
+            room_id: f.rooms[room].clone(),
+            exam_type_id: f.exam_type.clone(),
+            starts_at: Some(starts_at),
+            duration_minutes: 30,
+            price_minor: 10_000,
+            currency: "EUR".into(),
+            discount_percent: 15,
+        }
+    }
+
+    /// Creates one appointment `hours` from now with doctor/room `slot`.
+    pub async fn appointment(&self, f: &ClinicFixture, hours: i64, slot: usize) -> pb::Appointment {
+        self.client()
+            .await
+            .create_predefined_appointment(bearer(
+                &f.admin,
+                self.new_appointment(f, in_hours(hours), slot, slot),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// `n` active patients, registered, approved and activated through registration-service.
+    pub async fn patients(&self, n: usize) -> Vec<Patient> {
+        let admin = registration_service::service::operators::create_admin(
+            &self.reg_pool,
+            registration_service::service::operators::NewAdmin {
+                email: format!("center-{}@clinic.example.com", Uuid::new_v4().simple()),
+                password: "center admin pw 1".into(),
+                first_name: "Center".into(),
+                last_name: "Admin".into(),
+                clinic_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        let admin_token = self.token(&admin.to_string(), Role::ClinicCenterAdmin, None);
+        let mut reg_client = RegistrationServiceClient::new(channel(self.registration.addr).await);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let (id, activation) = self.approved(&mut reg_client, &admin_token).await;
+            reg_client
+                .activate_account(reg::ActivateAccountRequest { token: activation })
+                .await
+                .unwrap();
+            out.push(Patient {
+                id,
+                token: self.token(&id.to_string(), Role::Patient, None),
+            });
+        }
+        out
+    }
+
+    /// A patient approved but not yet activated: (id, activation token).
+    pub async fn approved_patient(&self) -> (Uuid, String) {
+        let admin_token = self.token(&Uuid::new_v4().to_string(), Role::ClinicCenterAdmin, None);
+        let mut reg_client = RegistrationServiceClient::new(channel(self.registration.addr).await);
+        self.approved(&mut reg_client, &admin_token).await
+    }
+
+    async fn approved(
+        &self,
+        reg_client: &mut RegistrationServiceClient<Channel>,
+        admin_token: &str,
+    ) -> (Uuid, String) {
+        let n = Uuid::new_v4().as_u128();
+        let req = reg_client
+            .submit_registration(reg::SubmitRegistrationRequest {
+                email: format!("p{:x}@mail.example.com", n as u64),
+                password: "patient password 1".into(),
+                first_name: "Pat".into(),
+                last_name: "Ient".into(),
+                address: "Street 1".into(),
+                city: "Novi Sad".into(),
+                country: "Serbia".into(),
+                phone: "+381 21 123456".into(),
+                insurance_number: format!("{:012}", n % 1_000_000_000_000),
+                request_id: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let approved = reg_client
+            .approve_registration_request(bearer(
+                admin_token,
+                reg::ApproveRegistrationRequestRequest {
+                    id: req.id.clone(),
+                    expected_version: Some(1),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let token: String = sqlx::query_scalar(
+            "SELECT payload->>'activation_token' FROM outbox WHERE aggregate_id = $1",
+        )
+        .bind(&req.id)
+        .fetch_one(&self.reg_pool)
+        .await
+        .unwrap();
+        (approved.patient_id.parse().unwrap(), token)
+    }
+
+    pub async fn reserve(
+        &self,
+        client: &mut Client,
+        p: &Patient,
+        appointment_id: &str,
+    ) -> Result<pb::Appointment, tonic::Status> {
+        client
+            .reserve_appointment(bearer(
+                &p.token,
+                pb::ReserveAppointmentRequest {
+                    appointment_id: appointment_id.to_owned(),
+                    request_id: None,
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// (status, patient_id, version) straight from the database.
+    pub async fn row(&self, appointment_id: &str) -> (String, Option<Uuid>, i64) {
+        sqlx::query_as("SELECT status, patient_id, version FROM appointments WHERE id = $1::uuid")
+            .bind(appointment_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Event types of the appointment's outbox rows, oldest first.
+    pub async fn events(&self, appointment_id: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT event_type FROM outbox WHERE aggregate_id = $1 ORDER BY created_at, id",
+        )
+        .bind(appointment_id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn count_appointments(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM appointments")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
