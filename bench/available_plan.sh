@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Plan and timing of ListAvailableAppointments' query over 1,000,000 appointments.
+# Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/available_plan.sh
+# Creates (and drops) a scratch database; applies appointment-service's real migrations.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+: "${DATABASE_URL:?set DATABASE_URL to a server where this may CREATE DATABASE}"
+rows=${ROWS:-1000000}
+db="clinic_bench_$$"
+base=${DATABASE_URL%/*}
+psql -q "$DATABASE_URL" -c "CREATE DATABASE $db"
+trap 'psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
+url="$base/$db"
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p appointment-service
+DATABASE_URL=$url "$root/target/debug/appointment-service" migrate
+psql -q "$url" -v rows="$rows" <<'SQL'
+SET search_path = appointment;
+-- 20 clinics × 5 exam types; 500 doctor/room pairs, each with back-to-back 30-minute slots.
+INSERT INTO clinics (id, name, address, city, time_zone)
+SELECT gen_random_uuid(), 'Clinic ' || c, 'Street', 'City', 'Europe/Belgrade' FROM generate_series(1, 20) c;
+INSERT INTO doctors (id, clinic_id, first_name, last_name, specialization)
+SELECT gen_random_uuid(), c.id, 'D', 'r' || g, 's' FROM clinics c, generate_series(1, 25) g;
+INSERT INTO rooms (id, clinic_id, name)
+SELECT gen_random_uuid(), c.id, 'Room ' || g FROM clinics c, generate_series(1, 25) g;
+INSERT INTO exam_types (id, clinic_id, name)
+SELECT gen_random_uuid(), c.id, 'Exam ' || g FROM clinics c, generate_series(1, 5) g;
+CREATE TEMP TABLE pairs AS
+SELECT d.clinic_id, d.id AS doctor_id, r.id AS room_id, row_number() OVER () AS n
+FROM (SELECT *, row_number() OVER (PARTITION BY clinic_id ORDER BY id) k FROM doctors) d
+JOIN (SELECT *, row_number() OVER (PARTITION BY clinic_id ORDER BY id) k FROM rooms) r
+  ON r.clinic_id = d.clinic_id AND r.k = d.k;
+INSERT INTO appointments (id, clinic_id, doctor_id, room_id, exam_type_id, starts_at, ends_at,
+                          duration_minutes, price_minor, currency, discount_percent, status, patient_id, reserved_at)
+SELECT gen_random_uuid(), p.clinic_id, p.doctor_id, p.room_id,
+       (SELECT id FROM exam_types e WHERE e.clinic_id = p.clinic_id ORDER BY id OFFSET (s % 5) LIMIT 1),
+       date_trunc('hour', now()) + make_interval(mins => 30 * s - 60 * 24 * 30),
+       date_trunc('hour', now()) + make_interval(mins => 30 * s + 30 - 60 * 24 * 30),
+       30, 5000, 'EUR', 10,
+       CASE WHEN s % 3 = 0 THEN 'RESERVED' ELSE 'AVAILABLE' END,
+       CASE WHEN s % 3 = 0 THEN gen_random_uuid() END,
+       CASE WHEN s % 3 = 0 THEN now() END
+FROM pairs p, generate_series(1, (:rows / 500)) s;
+ANALYZE;
+SELECT count(*) AS appointments FROM appointments;
+\echo '--- all clinics, first page'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT id FROM appointments WHERE status = 'AVAILABLE' AND starts_at > now()
+ORDER BY starts_at, id LIMIT 21;
+\echo '--- one clinic and exam type, first page'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT id FROM appointments
+WHERE status = 'AVAILABLE' AND starts_at > now()
+  AND clinic_id = (SELECT id FROM clinics LIMIT 1)
+  AND exam_type_id = (SELECT e.id FROM exam_types e JOIN clinics c ON c.id = e.clinic_id ORDER BY c.id LIMIT 1)
+ORDER BY starts_at, id LIMIT 21;
+SQL
