@@ -29,28 +29,36 @@ SELECT d.clinic_id, d.id AS doctor_id, r.id AS room_id, row_number() OVER () AS 
 FROM (SELECT *, row_number() OVER (PARTITION BY clinic_id ORDER BY id) k FROM doctors) d
 JOIN (SELECT *, row_number() OVER (PARTITION BY clinic_id ORDER BY id) k FROM rooms) r
   ON r.clinic_id = d.clinic_id AND r.k = d.k;
+CREATE TEMP TABLE exams AS
+SELECT clinic_id, id, row_number() OVER (PARTITION BY clinic_id ORDER BY id) - 1 AS k FROM exam_types;
 INSERT INTO appointments (id, clinic_id, doctor_id, room_id, exam_type_id, starts_at, ends_at,
                           duration_minutes, price_minor, currency, discount_percent, status, patient_id, reserved_at)
-SELECT gen_random_uuid(), p.clinic_id, p.doctor_id, p.room_id,
-       (SELECT id FROM exam_types e WHERE e.clinic_id = p.clinic_id ORDER BY id OFFSET (s % 5) LIMIT 1),
+SELECT gen_random_uuid(), p.clinic_id, p.doctor_id, p.room_id, e.id,
        date_trunc('hour', now()) + make_interval(mins => 30 * s - 60 * 24 * 30),
        date_trunc('hour', now()) + make_interval(mins => 30 * s + 30 - 60 * 24 * 30),
        30, 5000, 'EUR', 10,
        CASE WHEN s % 3 = 0 THEN 'RESERVED' ELSE 'AVAILABLE' END,
        CASE WHEN s % 3 = 0 THEN gen_random_uuid() END,
        CASE WHEN s % 3 = 0 THEN now() END
-FROM pairs p, generate_series(1, (:rows / 500)) s;
+FROM pairs p CROSS JOIN generate_series(1, (:rows / 500)) s
+JOIN exams e ON e.clinic_id = p.clinic_id AND e.k = s % 5;
 ANALYZE;
-SELECT count(*) AS appointments FROM appointments;
-\echo '--- all clinics, first page'
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT id FROM appointments WHERE status = 'AVAILABLE' AND starts_at > now()
-ORDER BY starts_at, id LIMIT 21;
-\echo '--- one clinic and exam type, first page'
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT id FROM appointments
+SELECT count(*) AS appointments, count(*) FILTER (WHERE status = 'AVAILABLE' AND starts_at > now()) AS bookable
+FROM appointments;
+-- The statement ListAvailableAppointments runs (services/appointment-service/src/db/appointments.rs).
+PREPARE list_available(uuid, uuid, timestamptz, timestamptz, timestamptz, uuid, bigint) AS
+SELECT id, starts_at FROM appointments
 WHERE status = 'AVAILABLE' AND starts_at > now()
-  AND clinic_id = (SELECT id FROM clinics LIMIT 1)
-  AND exam_type_id = (SELECT e.id FROM exam_types e JOIN clinics c ON c.id = e.clinic_id ORDER BY c.id LIMIT 1)
-ORDER BY starts_at, id LIMIT 21;
+  AND ($1::uuid IS NULL OR clinic_id = $1) AND ($2::uuid IS NULL OR exam_type_id = $2)
+  AND ($3::timestamptz IS NULL OR starts_at >= $3) AND ($4::timestamptz IS NULL OR starts_at < $4)
+  AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6))
+ORDER BY starts_at, id LIMIT $7;
+SELECT clinic_id AS c, id AS e FROM exams WHERE k = 0 LIMIT 1 \gset
+\echo '--- no filter, first page of 20'
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(NULL, NULL, NULL, NULL, NULL, NULL, 21);
+\echo '--- one clinic and exam type, first page of 20'
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(:'c', :'e', NULL, NULL, NULL, NULL, 21);
+\echo '--- the same with a generic plan (what a long-lived prepared statement may settle on)'
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(:'c', :'e', NULL, NULL, NULL, NULL, 21);
 SQL

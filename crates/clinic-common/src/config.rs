@@ -54,3 +54,24 @@ pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))
 }
+
+/// The outbox feed a producing service serves.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutboxArgs {
+    /// How long a pulled, unacked outbox event stays leased before it is delivered again.
+    #[arg(long, env = "OUTBOX_LEASE_SECONDS", default_value_t = 30)]
+    pub outbox_lease_seconds: u64,
+    /// How long delivered outbox events are kept before they are purged.
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
+    pub outbox_retention_hours: u64,
+}
+
+impl OutboxArgs {
+    pub fn settings(&self) -> crate::outbox::FeedSettings {
+        crate::outbox::FeedSettings {
+            lease: Duration::from_secs(self.outbox_lease_seconds),
+            retention: Duration::from_secs(self.outbox_retention_hours * 3600),
+            ..Default::default()
+        }
+    }
+}

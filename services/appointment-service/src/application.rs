@@ -5,9 +5,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use clinic_common::{
     auth::{AuthLayer, TokenVerifier},
     db,
+    outbox::{self, FeedSettings, OutboxFeedApi},
     server::{self, ServeOptions},
 };
 use clinic_proto::pb::appointment::v1::appointment_service_server::AppointmentServiceServer;
+use clinic_proto::pb::outbox::v1::outbox_feed_server::OutboxFeedServer;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +18,7 @@ use crate::{
     db::{MIGRATOR, SCHEMA},
     error::DOMAIN,
     grpc::{AppointmentApi, MAX_MESSAGE_BYTES},
-    policy::{SERVICE_NAME, policy},
+    policy::{FEED_SERVICE_NAME, SERVICE_NAME, policy},
     registration_client::RegistrationClient,
     service::AppState,
 };
@@ -35,6 +37,7 @@ pub struct Settings {
     pub registration_deadline: Duration,
     pub lock_timeout: Duration,
     pub drain_deadline: Duration,
+    pub outbox: FeedSettings,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -44,6 +47,7 @@ pub struct Application {
     state: Arc<AppState>,
     verifier: TokenVerifier,
     drain_deadline: Duration,
+    outbox: FeedSettings,
 }
 
 impl Application {
@@ -72,6 +76,7 @@ impl Application {
             state,
             verifier: settings.verifier,
             drain_deadline: settings.drain_deadline,
+            outbox: settings.outbox,
         })
     }
 
@@ -85,13 +90,25 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), "appointment-service listening");
         let api = AppointmentServiceServer::new(AppointmentApi::new(self.state.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let auth = AuthLayer::new(self.verifier, policy(), DOMAIN);
+        let feed = OutboxFeedApi::start(
+            self.state.pool.clone(),
+            SCHEMA,
+            self.outbox,
+            DOMAIN,
+            shutdown.child_token(),
+        );
+        let routes = tonic::service::Routes::new(api).add_service(OutboxFeedServer::new(feed));
+        let auth = AuthLayer::new(
+            self.verifier,
+            policy().merge(outbox::feed::policy()),
+            DOMAIN,
+        );
         server::serve(
             self.listener,
-            tonic::service::Routes::new(api),
+            routes,
             auth,
             ServeOptions {
-                services: vec![SERVICE_NAME],
+                services: vec![SERVICE_NAME, FEED_SERVICE_NAME],
                 drain_deadline: self.drain_deadline,
             },
             shutdown,

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
-    config::{DatabaseArgs, ShutdownArgs, VerifierArgs, read_key_file},
+    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, VerifierArgs, read_key_file},
     db,
 };
 use secrecy::SecretString;
@@ -46,6 +46,8 @@ pub struct ServeArgs {
     pub verifier: VerifierArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
+    #[command(flatten)]
+    pub outbox: OutboxArgs,
     /// registration-service address, e.g. http://registration-service:50051.
     #[arg(
         long,
@@ -80,6 +82,7 @@ impl ServeArgs {
             registration_deadline: Duration::from_millis(self.registration_deadline_ms),
             lock_timeout: Duration::from_millis(self.lock_timeout_ms),
             drain_deadline: self.shutdown.drain_deadline(),
+            outbox: self.outbox.settings(),
             migrate_on_start: self.migrate_on_start,
         })
     }

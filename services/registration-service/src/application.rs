@@ -5,8 +5,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use clinic_common::{
     auth::{AuthLayer, TokenIssuer, TokenVerifier},
     db,
+    outbox::{self, FeedSettings, OutboxFeedApi},
     server::{self, ServeOptions},
 };
+use clinic_proto::pb::outbox::v1::outbox_feed_server::OutboxFeedServer;
 use clinic_proto::pb::registration::v1::registration_service_server::RegistrationServiceServer;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -16,7 +18,7 @@ use crate::{
     db::{MIGRATOR, SCHEMA},
     error::DOMAIN,
     grpc::{MAX_MESSAGE_BYTES, RegistrationApi},
-    policy::{SERVICE_NAME, policy},
+    policy::{FEED_SERVICE_NAME, SERVICE_NAME, policy},
     service::AppState,
 };
 
@@ -31,6 +33,7 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub activation_token_ttl: Duration,
     pub drain_deadline: Duration,
+    pub outbox: FeedSettings,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -40,6 +43,7 @@ pub struct Application {
     state: Arc<AppState>,
     verifier: TokenVerifier,
     drain_deadline: Duration,
+    outbox: FeedSettings,
 }
 
 impl Application {
@@ -64,6 +68,7 @@ impl Application {
             state,
             verifier: settings.verifier,
             drain_deadline: settings.drain_deadline,
+            outbox: settings.outbox,
         })
     }
 
@@ -77,13 +82,25 @@ impl Application {
         let api = RegistrationServiceServer::new(RegistrationApi::new(self.state.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         tracing::info!(addr = %self.local_addr(), "registration-service listening");
-        let auth = AuthLayer::new(self.verifier, policy(), DOMAIN);
+        let feed = OutboxFeedApi::start(
+            self.state.pool.clone(),
+            SCHEMA,
+            self.outbox,
+            DOMAIN,
+            shutdown.child_token(),
+        );
+        let routes = tonic::service::Routes::new(api).add_service(OutboxFeedServer::new(feed));
+        let auth = AuthLayer::new(
+            self.verifier,
+            policy().merge(outbox::feed::policy()),
+            DOMAIN,
+        );
         server::serve(
             self.listener,
-            tonic::service::Routes::new(api),
+            routes,
             auth,
             ServeOptions {
-                services: vec![SERVICE_NAME],
+                services: vec![SERVICE_NAME, FEED_SERVICE_NAME],
                 drain_deadline: self.drain_deadline,
             },
             shutdown,

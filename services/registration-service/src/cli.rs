@@ -6,7 +6,7 @@ use std::{io::BufRead, net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     auth::{TokenIssuer, TokenVerifier, generate_key_pair, public_pem_from_private},
-    config::{DatabaseArgs, ShutdownArgs, read_key_file},
+    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, read_key_file},
     db,
 };
 use uuid::Uuid;
@@ -99,6 +99,8 @@ pub struct ServeArgs {
     pub keys: KeyArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
+    #[command(flatten)]
+    pub outbox: OutboxArgs,
     /// Lifetime of access tokens issued by Login (at most 3600).
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(60..=3600))]
     pub access_token_ttl_seconds: u64,
@@ -133,6 +135,7 @@ impl ServeArgs {
             access_token_ttl: Duration::from_secs(self.access_token_ttl_seconds),
             activation_token_ttl: Duration::from_secs(self.activation_token_ttl_hours * 3600),
             drain_deadline: self.shutdown.drain_deadline(),
+            outbox: self.outbox.settings(),
             migrate_on_start: self.migrate_on_start,
         })
     }

@@ -38,3 +38,17 @@ pub fn bearer<T>(token: &str, msg: T) -> tonic::Request<T> {
     );
     req
 }
+
+/// Fails naming every RPC of `services` (as compiled into the descriptor set) that `policy`, merged
+/// with the outbox feed's, has no entry for.
+pub fn assert_every_rpc_has_a_policy(policy: crate::auth::Policy, services: &[&str]) {
+    let served = policy.merge(crate::outbox::feed::policy());
+    let missing: Vec<String> = services
+        .iter()
+        .flat_map(|s| served.missing_entries(clinic_proto::FILE_DESCRIPTOR_SET, s))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "RPCs without a policy entry: {missing:?}"
+    );
+}

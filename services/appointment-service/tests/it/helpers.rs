@@ -95,6 +95,7 @@ async fn start_registration(db: &TestDb, keys: &TestKeys) -> Running {
         access_token_ttl: Duration::from_secs(900),
         activation_token_ttl: Duration::from_secs(3600),
         drain_deadline: Duration::from_secs(5),
+        outbox: clinic_common::outbox::FeedSettings::default(),
         migrate_on_start: true,
     })
     .await
@@ -136,6 +137,7 @@ async fn start_appointment(
         registration_deadline: Duration::from_secs(5),
         lock_timeout,
         drain_deadline: Duration::from_secs(5),
+        outbox: clinic_common::outbox::FeedSettings::default(),
         migrate_on_start: true,
     })
     .await

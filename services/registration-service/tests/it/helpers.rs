@@ -49,6 +49,7 @@ async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
         access_token_ttl: Duration::from_secs(900),
         activation_token_ttl: Duration::from_secs(72 * 3600),
         drain_deadline: Duration::from_secs(5),
+        outbox: clinic_common::outbox::FeedSettings::default(),
         migrate_on_start: true,
     };
     let app = Application::build(settings).await.expect("build app");

@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod decision_race;
 mod decisions;
+mod feed;
 mod helpers;
 mod reflection;
 mod shutdown;

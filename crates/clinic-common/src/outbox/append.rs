@@ -1,8 +1,3 @@
-//! The transactional outbox: an event is written in the same transaction as the state change it
-//! describes, so it exists exactly when the change committed. Delivery is a separate concern.
-//!
-//! Each service's migrations create an `outbox` table in its own schema (`search_path` points there).
-
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -18,7 +13,13 @@ pub struct NewEvent {
     pub payload: Value,
 }
 
+/// The LISTEN/NOTIFY channel of the outbox in `schema`.
+pub fn channel(schema: &str) -> String {
+    format!("outbox_{schema}")
+}
+
 /// Appends `event` on `conn`, which must be inside the caller's transaction. Returns the event id.
+/// The notification that wakes long-polling consumers is delivered only when that transaction commits.
 #[tracing::instrument(skip_all, fields(event_type = event.event_type), err)]
 pub async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
@@ -32,7 +33,10 @@ pub async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, sq
     .bind(event.event_type)
     .bind(&event.payload)
     .bind(telemetry::current_traceparent())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    sqlx::query("SELECT pg_notify('outbox_' || current_schema(), '')")
+        .execute(conn)
+        .await?;
     Ok(id)
 }

@@ -1,0 +1,237 @@
+//! `clinic.outbox.v1.OutboxFeed`: long-polling pull with leases, ack, and the background tasks that
+//! wake pullers on commit (LISTEN/NOTIFY) and purge delivered events.
+
+use std::{sync::Arc, time::Duration};
+
+use clinic_proto::pb::outbox::v1::{self as pb, outbox_feed_server::OutboxFeed};
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{channel, claims};
+use crate::{
+    auth::{Access, Policy, Role},
+    error::{self, ApiError, FieldViolation, Violations},
+    time_pb, validate,
+};
+
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// How long a pulled event stays leased before it is pulled again.
+    pub lease: Duration,
+    /// Delivered events older than this are deleted.
+    pub retention: Duration,
+    /// Longest sleep between checks when no notification arrives (expired leases, lost notifications).
+    pub poll_fallback: Duration,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            poll_fallback: Duration::from_secs(1),
+        }
+    }
+}
+
+pub const MAX_EVENTS: i32 = 500;
+pub const MAX_WAIT_MS: i32 = 30_000;
+
+/// The feed's access rules: internal callers only.
+pub fn policy() -> Policy {
+    const SERVICE: &[Role] = &[Role::Service];
+    Policy::new(&[
+        ("/clinic.outbox.v1.OutboxFeed/Pull", Access::Roles(SERVICE)),
+        ("/clinic.outbox.v1.OutboxFeed/Ack", Access::Roles(SERVICE)),
+    ])
+}
+
+pub struct OutboxFeedApi {
+    pool: PgPool,
+    wake: Arc<Notify>,
+    settings: FeedSettings,
+    domain: &'static str,
+}
+
+impl OutboxFeedApi {
+    /// Starts the LISTEN and purge tasks (stopped by `shutdown`) and returns the gRPC service.
+    pub fn start(
+        pool: PgPool,
+        schema: &'static str,
+        settings: FeedSettings,
+        domain: &'static str,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(listen(
+            pool.clone(),
+            channel(schema),
+            wake.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(purge_loop(pool.clone(), settings.retention, shutdown));
+        Self {
+            pool,
+            wake,
+            settings,
+            domain,
+        }
+    }
+
+    fn status(&self, e: ApiError) -> Status {
+        e.into_status(self.domain)
+    }
+}
+
+/// Wakes every waiting `Pull` when a producing transaction commits. Reconnects on error; the pullers'
+/// poll fallback covers the gap.
+async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let attempt = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(&channel).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            res = attempt => if let Err(e) = res {
+                tracing::warn!(error = %e, channel, "outbox listener lost; reconnecting");
+            },
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {},
+        }
+    }
+}
+
+async fn purge_loop(pool: PgPool, retention: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {},
+        }
+        let purged = async {
+            let mut conn = pool.acquire().await?;
+            claims::purge(&mut conn, retention).await
+        };
+        match purged.await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "delivered outbox events purged"),
+            Err(e) => tracing::warn!(error = %e, "outbox purge failed"),
+        }
+    }
+}
+
+fn consumer(raw: &str) -> Result<String, FieldViolation> {
+    validate::bounded_text("consumer", raw, 100)
+}
+
+fn to_pb(e: claims::LeasedEvent) -> pb::OutboxEvent {
+    pb::OutboxEvent {
+        id: e.id.to_string(),
+        aggregate_type: e.aggregate_type,
+        aggregate_id: e.aggregate_id,
+        event_type: e.event_type,
+        payload_json: e.payload.to_string(),
+        traceparent: e.traceparent.unwrap_or_default(),
+        created_at: Some(time_pb::to_timestamp(e.created_at)),
+        delivery_attempt: e.delivery_attempts,
+    }
+}
+
+#[tonic::async_trait]
+impl OutboxFeed for OutboxFeedApi {
+    #[tracing::instrument(skip_all, fields(consumer = %request.get_ref().consumer))]
+    async fn pull(
+        &self,
+        request: Request<pb::PullRequest>,
+    ) -> Result<Response<pb::PullResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let who = v.take(consumer(&r.consumer));
+        if !(1..=MAX_EVENTS).contains(&r.max_events) {
+            v.push(FieldViolation::new(
+                "max_events",
+                format!("must be between 1 and {MAX_EVENTS}"),
+            ));
+        }
+        if !(0..=MAX_WAIT_MS).contains(&r.wait_ms) {
+            v.push(FieldViolation::new(
+                "wait_ms",
+                format!("must be between 0 and {MAX_WAIT_MS}"),
+            ));
+        }
+        let Some(who) = who.filter(|_| v.is_empty()) else {
+            return Err(self.status(ApiError::invalid(v.into_vec())));
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(r.wait_ms as u64);
+        loop {
+            // Register for the wake-up before looking, so a commit between the two is not missed.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let leased = async {
+                let mut conn = self.pool.acquire().await?;
+                claims::lease(
+                    &mut conn,
+                    &who,
+                    i64::from(r.max_events),
+                    self.settings.lease,
+                )
+                .await
+            };
+            let events = leased.await.map_err(|e| self.status(error::from_db(&e)))?;
+            let now = tokio::time::Instant::now();
+            if !events.is_empty() || now >= deadline {
+                return Ok(Response::new(pb::PullResponse {
+                    events: events.into_iter().map(to_pb).collect(),
+                }));
+            }
+            let nap = deadline.min(now + self.settings.poll_fallback);
+            tokio::select! {
+                () = notified => {},
+                () = tokio::time::sleep_until(nap) => {},
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(consumer = %request.get_ref().consumer))]
+    async fn ack(
+        &self,
+        request: Request<pb::AckRequest>,
+    ) -> Result<Response<pb::AckResponse>, Status> {
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        v.take(consumer(&r.consumer));
+        if r.event_ids.len() > MAX_EVENTS as usize {
+            v.push(FieldViolation::new(
+                "event_ids",
+                format!("at most {MAX_EVENTS} per call"),
+            ));
+        }
+        let ids: Vec<Uuid> = r
+            .event_ids
+            .iter()
+            .filter_map(|id| v.take(validate::uuid("event_ids", id)))
+            .collect();
+        if !v.is_empty() {
+            return Err(self.status(ApiError::invalid(v.into_vec())));
+        }
+        let acked = async {
+            let mut conn = self.pool.acquire().await?;
+            claims::ack(&mut conn, &ids).await
+        };
+        let n = acked.await.map_err(|e| self.status(error::from_db(&e)))?;
+        Ok(Response::new(pb::AckResponse { acked: n as i32 }))
+    }
+}

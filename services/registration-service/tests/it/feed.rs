@@ -1,0 +1,224 @@
+//! The outbox feed served by registration-service: leases, acks, redelivery, out-of-order commits.
+
+use std::collections::HashSet;
+
+use clinic_common::{
+    auth::Role,
+    outbox::{NewEvent, append},
+    testing::{bearer, error_info},
+};
+use clinic_proto::pb::outbox::v1::{self as pb, outbox_feed_client::OutboxFeedClient};
+use tonic::{Code, transport::Channel};
+
+use crate::helpers::{TestApp, approve, form, spawn_app};
+
+async fn feed(app: &TestApp) -> (OutboxFeedClient<Channel>, String) {
+    let channel = Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (
+        OutboxFeedClient::new(channel),
+        app.token_for("service:notifier-service", Role::Service),
+    )
+}
+
+fn pull(token: &str, max: i32, wait_ms: i32) -> tonic::Request<pb::PullRequest> {
+    bearer(
+        token,
+        pb::PullRequest {
+            consumer: "notifier".into(),
+            max_events: max,
+            wait_ms,
+        },
+    )
+}
+
+fn ack(token: &str, ids: Vec<String>) -> tonic::Request<pb::AckRequest> {
+    bearer(
+        token,
+        pb::AckRequest {
+            consumer: "notifier".into(),
+            event_ids: ids,
+        },
+    )
+}
+
+async fn approved(app: &TestApp) -> String {
+    let admin = app.admin(1).await;
+    let req = app.submit(form()).await;
+    app.client()
+        .await
+        .approve_registration_request(approve(&req.id, 1, &admin.token))
+        .await
+        .unwrap();
+    req.id
+}
+
+#[tokio::test]
+async fn a_pulled_event_is_leased_until_acked_and_redelivered_when_the_lease_expires() {
+    let app = spawn_app().await;
+    let request_id = approved(&app).await;
+    let (mut client, token) = feed(&app).await;
+
+    let first = client
+        .pull(pull(&token, 10, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(first.len(), 1);
+    let event = &first[0];
+    assert_eq!(event.event_type, "registration.approved");
+    assert_eq!(event.aggregate_id, request_id);
+    assert_eq!(event.delivery_attempt, 1);
+    let payload: serde_json::Value = serde_json::from_str(&event.payload_json).unwrap();
+    assert_eq!(payload["request_id"], request_id);
+
+    // Leased: nobody else gets it.
+    assert!(
+        client
+            .pull(pull(&token, 10, 0))
+            .await
+            .unwrap()
+            .into_inner()
+            .events
+            .is_empty()
+    );
+
+    // The consumer died without acking: once the lease has run out, it comes back.
+    sqlx::query("UPDATE outbox SET lease_until = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let again = client
+        .pull(pull(&token, 10, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, event.id);
+    assert_eq!(again[0].delivery_attempt, 2);
+
+    let acked = client
+        .ack(ack(&token, vec![event.id.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.acked, 1);
+    sqlx::query("UPDATE outbox SET lease_until = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        client
+            .pull(pull(&token, 10, 0))
+            .await
+            .unwrap()
+            .into_inner()
+            .events
+            .is_empty()
+    );
+    // Acking twice is harmless.
+    assert_eq!(
+        client
+            .ack(ack(&token, vec![event.id.clone()]))
+            .await
+            .unwrap()
+            .into_inner()
+            .acked,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_took_an_earlier_id_but_commits_last_is_still_delivered() {
+    let app = spawn_app().await;
+    let (mut client, token) = feed(&app).await;
+
+    // A transaction appends first (earlier id and creation time) and stays open…
+    let mut slow = app.pool.begin().await.unwrap();
+    let late_id = append(
+        &mut slow,
+        NewEvent {
+            aggregate_type: "test",
+            aggregate_id: "late".into(),
+            event_type: "test.late",
+            payload: serde_json::json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    // …while a later one commits and is delivered.
+    approved(&app).await;
+    let early = client
+        .pull(pull(&token, 10, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(early.len(), 1);
+    assert_eq!(early[0].event_type, "registration.approved");
+    client
+        .ack(ack(&token, vec![early[0].id.clone()]))
+        .await
+        .unwrap();
+
+    // A waiting pull is woken by the late commit and gets the event no cursor would have reached.
+    let waiting = tokio::spawn(async move { client.pull(pull(&token, 10, 20_000)).await });
+    slow.commit().await.unwrap();
+    let late = waiting.await.unwrap().unwrap().into_inner().events;
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].id, late_id.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pullers_lease_disjoint_events() {
+    let app = spawn_app().await;
+    for _ in 0..6 {
+        approved(&app).await;
+    }
+    let (client, token) = feed(&app).await;
+    let (mut a, mut b) = (client.clone(), client);
+    let (ta, tb) = (token.clone(), token.clone());
+    let (ra, rb) = tokio::join!(
+        async move { a.pull(pull(&ta, 4, 0)).await.unwrap().into_inner().events },
+        async move { b.pull(pull(&tb, 4, 0)).await.unwrap().into_inner().events },
+    );
+    let ids: Vec<String> = ra.iter().chain(rb.iter()).map(|e| e.id.clone()).collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 6, "all six leased once between the two");
+    assert_eq!(unique.len(), 6, "no event leased twice");
+}
+
+#[tokio::test]
+async fn only_service_tokens_may_pull_and_bad_arguments_are_typed() {
+    let app = spawn_app().await;
+    let (mut client, token) = feed(&app).await;
+    let admin = app.admin(1).await;
+
+    let err = client.pull(pull(&admin.token, 10, 0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = client
+        .pull(pb::PullRequest {
+            consumer: "x".into(),
+            max_events: 1,
+            wait_ms: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    for (max, wait) in [(0, 0), (501, 0), (10, -1), (10, 30_001)] {
+        let err = client.pull(pull(&token, max, wait)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(error_info(&err).0, "INVALID_FIELD");
+    }
+    let err = client
+        .ack(ack(&token, vec!["not-a-uuid".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
