@@ -19,13 +19,15 @@ pub fn channel(schema: &str) -> String {
 }
 
 /// Appends `event` on `conn`, which must be inside the caller's transaction. Returns the event id.
+/// `created_at` is the moment of the insert (not the transaction's start), so events written under
+/// one aggregate's row lock are ordered as the lock serialised them.
 /// The notification that wakes long-polling consumers is delivered only when that transaction commits.
 #[tracing::instrument(skip_all, fields(event_type = event.event_type), err)]
 pub async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, traceparent) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, traceparent, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())",
     )
     .bind(id)
     .bind(event.aggregate_type)
