@@ -51,7 +51,8 @@ SELECT id, starts_at FROM appointments
 WHERE status = 'AVAILABLE' AND starts_at > now()
   AND ($1::uuid IS NULL OR clinic_id = $1) AND ($2::uuid IS NULL OR exam_type_id = $2)
   AND ($3::timestamptz IS NULL OR starts_at >= $3) AND ($4::timestamptz IS NULL OR starts_at < $4)
-  AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6))
+  AND (starts_at, id) > (COALESCE($5::timestamptz, '-infinity'),
+                         COALESCE($6::uuid, '00000000-0000-0000-0000-000000000000'))
 ORDER BY starts_at, id LIMIT $7;
 SELECT clinic_id AS c, id AS e FROM exams WHERE k = 0 LIMIT 1 \gset
 \echo '--- no filter, first page of 20'
@@ -61,4 +62,6 @@ EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(:'c', :'e', NULL, NULL, NULL
 \echo '--- the same with a generic plan (what a long-lived prepared statement may settle on)'
 SET plan_cache_mode = force_generic_plan;
 EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(:'c', :'e', NULL, NULL, NULL, NULL, 21);
+\echo '--- a deep page (cursor 20 days ahead), generic plan, no filter'
+EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(NULL, NULL, NULL, NULL, now() + interval '20 days', NULL, 21);
 SQL

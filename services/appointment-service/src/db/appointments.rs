@@ -93,7 +93,9 @@ pub struct AvailableFilter {
     pub to: Option<OffsetDateTime>,
 }
 
-/// Future AVAILABLE appointments by (starts_at, id) after the cursor.
+/// Future AVAILABLE appointments by (starts_at, id) after the cursor. The cursor condition is a plain
+/// row comparison (no `IS NULL OR`), so even a generic prepared plan uses it as an index bound and a
+/// deep page costs the same as the first.
 #[tracing::instrument(skip_all, err)]
 pub async fn list_available(
     conn: &mut PgConnection,
@@ -111,7 +113,8 @@ pub async fn list_available(
            AND ($2::uuid IS NULL OR exam_type_id = $2) \
            AND ($3::timestamptz IS NULL OR starts_at >= $3) \
            AND ($4::timestamptz IS NULL OR starts_at < $4) \
-           AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6)) \
+           AND (starts_at, id) > (COALESCE($5::timestamptz, '-infinity'), \
+                                  COALESCE($6::uuid, '00000000-0000-0000-0000-000000000000')) \
          ORDER BY starts_at, id LIMIT $7"
     ))
     .bind(f.clinic_id)
