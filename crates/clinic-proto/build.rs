@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "clinic/registration/v1/registration.proto",
     "clinic/appointment/v1/appointment.proto",
     "clinic/outbox/v1/outbox.proto",
+    "clinic/notifier/v1/notifier.proto",
     // Only for reflection: lets grpcurl decode `google.rpc` error details. Rust code uses tonic-types.
     "google/rpc/error_details.proto",
 ];

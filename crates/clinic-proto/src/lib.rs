@@ -6,6 +6,11 @@ pub mod pb {
             tonic::include_proto!("clinic.appointment.v1");
         }
     }
+    pub mod notifier {
+        pub mod v1 {
+            tonic::include_proto!("clinic.notifier.v1");
+        }
+    }
     pub mod outbox {
         pub mod v1 {
             tonic::include_proto!("clinic.outbox.v1");

@@ -1,0 +1,149 @@
+//! The binary's subcommands. Every knob is a flag with an env fallback, so `--help` lists them all.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use clinic_common::{
+    config::{DatabaseArgs, ShutdownArgs, VerifierArgs, parse_secret, read_key_file},
+    db,
+};
+use lettre::message::Mailbox;
+use secrecy::SecretString;
+
+use crate::{
+    application::Settings,
+    db::{MIGRATOR, SCHEMA},
+    mail::{Mailer, SmtpSettings, TlsMode},
+    pipeline::{
+        consumer::{ConsumerSettings, Source},
+        sender::SenderSettings,
+    },
+};
+
+#[derive(Parser, Debug)]
+#[command(name = "notifier-service", version, about = "Exactly one e-mail per outbox event")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the consumers, the sender and the operator gRPC server.
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations to the `notifier` schema and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50053")]
+    pub listen_addr: SocketAddr,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+    #[arg(long, env = "REGISTRATION_URL", default_value = "http://127.0.0.1:50051")]
+    pub registration_url: String,
+    #[arg(long, env = "APPOINTMENT_URL", default_value = "http://127.0.0.1:50052")]
+    pub appointment_url: String,
+    /// File holding this service's `service` token (registration-service mint-service-token).
+    #[arg(long, env = "SERVICE_TOKEN_FILE")]
+    pub service_token_file: PathBuf,
+    /// SMTP server host. Without it, e-mails are written as .eml files to --eml-dir.
+    #[arg(long, env = "SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    #[arg(long, env = "SMTP_PORT", default_value_t = 25)]
+    pub smtp_port: u16,
+    #[arg(long, env = "SMTP_TLS", value_enum, default_value_t = TlsMode::None)]
+    pub smtp_tls: TlsMode,
+    #[arg(long, env = "SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true, value_parser = parse_secret)]
+    pub smtp_password: Option<SecretString>,
+    /// Folder for .eml files when no SMTP host is set.
+    #[arg(long, env = "EML_DIR", default_value = "mail-out")]
+    pub eml_dir: PathBuf,
+    #[arg(long, env = "MAIL_FROM", default_value = "Clinic Center <no-reply@clinic-center.local>")]
+    pub mail_from: String,
+    /// Right-hand side of every Message-ID.
+    #[arg(long, env = "MESSAGE_ID_DOMAIN", default_value = "notifier.clinic-center.local")]
+    pub message_id_domain: String,
+    /// The activation page; the e-mail links to `<url>?token=…`.
+    #[arg(long, env = "ACTIVATION_BASE_URL", default_value = "http://localhost:8080/activate")]
+    pub activation_base_url: String,
+    /// Attempts before a delivery is DEAD.
+    #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 8)]
+    pub max_attempts: i32,
+    #[arg(long, env = "BACKOFF_BASE_MS", default_value_t = 2000)]
+    pub backoff_base_ms: u64,
+    #[arg(long, env = "BACKOFF_MAX_MS", default_value_t = 600_000)]
+    pub backoff_max_ms: u64,
+    /// Long-poll wait of each outbox pull.
+    #[arg(long, env = "PULL_WAIT_MS", default_value_t = 10_000)]
+    pub pull_wait_ms: u64,
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
+    pub migrate_on_start: bool,
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let token = SecretString::from(read_key_file(&self.service_token_file)?.trim().to_owned());
+        let mailer = match &self.smtp_host {
+            Some(host) => Mailer::smtp(&SmtpSettings {
+                host: host.clone(),
+                port: self.smtp_port,
+                tls: self.smtp_tls,
+                username: self.smtp_username.clone(),
+                password: self.smtp_password.clone(),
+                timeout: Duration::from_secs(10),
+            })?,
+            None => Mailer::files(self.eml_dir.clone())?,
+        };
+        let from: Mailbox = self.mail_from.parse()?;
+        Ok(Settings {
+            listen_addr: self.listen_addr,
+            database_url: self.db.database_url.clone(),
+            database_max_connections: self.db.database_max_connections,
+            verifier: self.verifier.load()?,
+            sources: vec![
+                Source { name: "registration", url: self.registration_url.clone() },
+                Source { name: "appointment", url: self.appointment_url.clone() },
+            ],
+            registration_url: self.registration_url.clone(),
+            service_token: token.clone(),
+            mailer,
+            consumer: ConsumerSettings {
+                consumer: "notifier".into(),
+                token,
+                batch: 100,
+                wait: Duration::from_millis(self.pull_wait_ms),
+                message_id_domain: self.message_id_domain.clone(),
+            },
+            sender: SenderSettings {
+                from,
+                activation_base_url: self.activation_base_url.clone(),
+                max_attempts: self.max_attempts,
+                backoff_base: Duration::from_millis(self.backoff_base_ms),
+                backoff_max: Duration::from_millis(self.backoff_max_ms),
+                claim: Duration::from_secs(60),
+                batch: 32,
+                poll_fallback: Duration::from_secs(1),
+            },
+            drain_deadline: self.shutdown.drain_deadline(),
+            migrate_on_start: self.migrate_on_start,
+        })
+    }
+}
+
+pub async fn migrate(db_args: &DatabaseArgs) -> anyhow::Result<()> {
+    let pool = db::pool(&db_args.database_url, SCHEMA, 1)?;
+    db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
+    eprintln!("notifier schema migrated");
+    Ok(())
+}

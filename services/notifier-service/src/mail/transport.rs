@@ -1,0 +1,81 @@
+//! SMTP via lettre (host, port, TLS mode, credentials from config), or `.eml` files in a folder.
+
+use std::{path::PathBuf, time::Duration};
+
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+    transport::smtp::authentication::Credentials,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::Email;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsMode {
+    /// Plain SMTP (local catchers such as Mailpit).
+    None,
+    /// STARTTLS upgrade, required.
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Writes each message to `<dir>/<uuid>.eml`, for running without a mail server.
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    pub fn smtp(s: &SmtpSettings) -> anyhow::Result<Self> {
+        let mut builder = match s.tls {
+            TlsMode::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+            TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
+            TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
+        }
+        .port(s.port)
+        .timeout(Some(s.timeout));
+        if let (Some(user), Some(pass)) = (&s.username, &s.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.expose_secret().to_owned()));
+        }
+        Ok(Mailer::Smtp(builder.build()))
+    }
+
+    pub fn files(dir: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Mailer::Files(AsyncFileTransport::new(dir)))
+    }
+
+    /// Sends `email` with the given `Message-ID`; Ok means the server (or the folder) accepted it.
+    pub async fn send(&self, from: &Mailbox, message_id: &str, email: &Email) -> anyhow::Result<()> {
+        let name = format!("{} {}", email.to.first_name, email.to.last_name);
+        let to = Mailbox::new(Some(name), email.to.email.parse()?);
+        let message = Message::builder()
+            .message_id(Some(message_id.to_owned()))
+            .from(from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))?;
+        match self {
+            Mailer::Smtp(t) => {
+                t.send(message).await?;
+            }
+            Mailer::Files(t) => {
+                t.send(message).await?;
+            }
+        }
+        Ok(())
+    }
+}

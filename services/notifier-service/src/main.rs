@@ -1,0 +1,22 @@
+use clap::Parser;
+use clinic_common::{server::cancel_on_signal, telemetry};
+use notifier_service::{
+    Application,
+    cli::{Cli, Command, migrate},
+};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = telemetry::init("notifier-service")?;
+    match &cli.command {
+        Command::Serve(args) => {
+            let app = Application::build(args.settings()?).await?;
+            let shutdown = CancellationToken::new();
+            cancel_on_signal(shutdown.clone());
+            app.run_until_stopped(shutdown).await
+        }
+        Command::Migrate { db } => migrate(db).await,
+    }
+}

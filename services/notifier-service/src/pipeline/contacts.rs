@@ -1,0 +1,63 @@
+//! Patient contact details from registration-service, for events that carry only a patient id.
+
+use std::time::Duration;
+
+use clinic_proto::pb::registration::v1::{GetPatientRequest, registration_service_client::RegistrationServiceClient};
+use secrecy::{ExposeSecret, SecretString};
+use tonic::{Code, metadata::MetadataValue, transport::Channel};
+use uuid::Uuid;
+
+use crate::mail::Contact;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    /// Will not heal by retrying (the patient does not exist).
+    #[error("patient {0} not found")]
+    Unknown(Uuid),
+    #[error("registration-service: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Clone)]
+pub struct Contacts {
+    client: RegistrationServiceClient<Channel>,
+    token: SecretString,
+    deadline: Duration,
+}
+
+impl Contacts {
+    pub fn new(url: &str, token: SecretString, deadline: Duration) -> anyhow::Result<Self> {
+        let channel = Channel::from_shared(url.to_owned())?
+            .connect_timeout(deadline)
+            .timeout(deadline)
+            .connect_lazy();
+        Ok(Self {
+            client: RegistrationServiceClient::new(channel),
+            token,
+            deadline,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(patient_id = %patient_id), err)]
+    pub async fn patient(&self, patient_id: Uuid) -> Result<Contact, ContactError> {
+        let mut req = tonic::Request::new(GetPatientRequest {
+            patient_id: patient_id.to_string(),
+        });
+        req.set_timeout(self.deadline);
+        let bearer = MetadataValue::try_from(format!("Bearer {}", self.token.expose_secret()))
+            .map_err(|e| ContactError::Unavailable(format!("service token: {e}")))?;
+        req.metadata_mut().insert("authorization", bearer);
+        match self.client.clone().get_patient(req).await {
+            Ok(p) => {
+                let p = p.into_inner();
+                Ok(Contact {
+                    email: p.email,
+                    first_name: p.first_name,
+                    last_name: p.last_name,
+                })
+            }
+            Err(s) if s.code() == Code::NotFound => Err(ContactError::Unknown(patient_id)),
+            Err(s) => Err(ContactError::Unavailable(format!("{:?}: {}", s.code(), s.message()))),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Claims due deliveries, renders and sends them, records the outcome. Wakes on the consumer's NOTIFY,
+//! polls as a fallback.
+
+use std::{sync::Arc, time::Duration};
+
+use lettre::message::Mailbox;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use sqlx::{PgPool, postgres::PgListener};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::{
+    backoff,
+    contacts::{ContactError, Contacts},
+};
+use crate::{
+    db::{QUEUE_CHANNEL, deliveries},
+    mail::{Mailer, render, render::appointment_patient},
+};
+
+#[derive(Clone)]
+pub struct SenderSettings {
+    pub from: Mailbox,
+    pub activation_base_url: String,
+    pub max_attempts: i32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a claimed delivery is reserved for this sender before another may take it.
+    pub claim: Duration,
+    pub batch: i64,
+    pub poll_fallback: Duration,
+}
+
+pub struct Sender {
+    pub pool: PgPool,
+    pub mailer: Mailer,
+    pub contacts: Contacts,
+    pub settings: SenderSettings,
+}
+
+enum Failure {
+    /// Retry later (SMTP or registration-service down).
+    Transient(String),
+    /// Retrying cannot help (no template, unknown patient, bad address): dead at once.
+    Permanent(String),
+}
+
+pub async fn run(sender: Arc<Sender>, shutdown: CancellationToken) {
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(listen(sender.pool.clone(), wake.clone(), shutdown.clone()));
+    loop {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let claimed = async {
+            let mut conn = sender.pool.acquire().await?;
+            deliveries::claim_due(&mut conn, sender.settings.batch, sender.settings.claim).await
+        };
+        let batch = match claimed.await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming deliveries failed");
+                Vec::new()
+            }
+        };
+        let full = batch.len() as i64 == sender.settings.batch;
+        let sends = batch.into_iter().map(|d| {
+            let sender = sender.clone();
+            async move { sender.deliver(d).await }
+        });
+        futures::future::join_all(sends).await;
+        if full {
+            continue;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = notified => {},
+            () = tokio::time::sleep(sender.settings.poll_fallback) => {},
+        }
+    }
+}
+
+async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let attempt = async {
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen(QUEUE_CHANNEL).await?;
+            loop {
+                l.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            res = attempt => if let Err(e) = res { tracing::warn!(error = %e, "queue listener lost; reconnecting") },
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {},
+        }
+    }
+}
+
+impl Sender {
+    async fn deliver(&self, d: deliveries::Delivery) {
+        // Continue the trace of the request that caused the event.
+        let span = tracing::info_span!("send_email", delivery_id = %d.id, event_type = %d.event_type, attempt = d.attempts);
+        if let Some(tp) = &d.traceparent {
+            let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.clone())]);
+            let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
+        }
+        async {
+            let outcome = self.try_send(&d).await;
+            let mut conn = match self.pool.acquire().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // The claim expires and another attempt follows.
+                    tracing::warn!(error = %e, "cannot record delivery outcome");
+                    return;
+                }
+            };
+            let recorded = match outcome {
+                Ok(recipient) => {
+                    tracing::info!("e-mail accepted by SMTP");
+                    deliveries::mark_sent(&mut conn, d.id, &recipient).await
+                }
+                Err(failure) => {
+                    let (error, permanent) = match failure {
+                        Failure::Transient(e) => (e, false),
+                        Failure::Permanent(e) => (e, true),
+                    };
+                    let dead = permanent || d.attempts >= self.settings.max_attempts;
+                    let delay = backoff(d.attempts - 1, self.settings.backoff_base, self.settings.backoff_max);
+                    let retry_at = OffsetDateTime::now_utc() + delay;
+                    tracing::warn!(error, dead, retry_in_ms = delay.as_millis() as u64, "delivery failed");
+                    deliveries::mark_failed(&mut conn, d.id, &error, retry_at, dead).await
+                }
+            };
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "recording delivery outcome failed");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn try_send(&self, d: &deliveries::Delivery) -> Result<String, Failure> {
+        let contact = if d.event_type.starts_with("appointment.") {
+            let patient = appointment_patient(&d.payload).map_err(|e| Failure::Permanent(e.to_string()))?;
+            match self.contacts.patient(patient).await {
+                Ok(c) => Some(c),
+                Err(e @ ContactError::Unknown(_)) => return Err(Failure::Permanent(e.to_string())),
+                Err(e) => return Err(Failure::Transient(e.to_string())),
+            }
+        } else {
+            None
+        };
+        let email = render(&d.event_type, &d.payload, contact.as_ref(), &self.settings.activation_base_url)
+            .map_err(|e| Failure::Permanent(format!("render: {e}")))?;
+        self.mailer
+            .send(&self.settings.from, &d.message_id, &email)
+            .await
+            .map_err(|e| Failure::Transient(format!("smtp: {e}")))?;
+        Ok(email.to.email)
+    }
+}
