@@ -9,5 +9,7 @@ pub mod grpc;
 pub mod policy;
 pub mod registration_client;
 pub mod service;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use application::{Application, Settings};

@@ -10,5 +10,7 @@ pub mod grpc;
 pub mod policy;
 pub mod secrets;
 pub mod service;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use application::{Application, Settings};

@@ -2,9 +2,11 @@
 //! a fresh database per test, key pairs, and assertions on `google.rpc` error details.
 
 mod postgres;
+mod running;
 mod status;
 
 pub use postgres::TestDb;
+pub use running::Running;
 pub use status::{error_info, field_violations, retry_delay};
 
 use crate::auth::{KeyPair, TokenIssuer, TokenVerifier, generate_key_pair};

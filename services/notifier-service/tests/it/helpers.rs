@@ -1,0 +1,225 @@
+use std::{sync::Arc, time::Duration};
+
+use clinic_common::{
+    auth::Role,
+    testing::{Running, TestDb, TestKeys, bearer},
+};
+use clinic_proto::pb::{
+    notifier::v1::notifier_service_client::NotifierServiceClient,
+    registration::v1::{self as reg, registration_service_client::RegistrationServiceClient},
+};
+use lettre::message::Mailbox;
+use notifier_service::{
+    Application, Settings,
+    mail::{Mailer, SmtpSettings, TlsMode},
+    pipeline::{
+        consumer::{ConsumerSettings, Source},
+        sender::SenderSettings,
+    },
+};
+use sqlx::PgPool;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::smtp::SmtpServer;
+
+pub const ACTIVATION_URL: &str = "https://clinic.example/activate";
+
+/// The three services on one database, a real SMTP server, one key pair.
+pub struct Pipeline {
+    pub db: Arc<TestDb>,
+    pub keys: Arc<TestKeys>,
+    pub smtp: SmtpServer,
+    pub registration: Running,
+    pub appointment: Running,
+    pub notifiers: Vec<Running>,
+    /// `registration`, `appointment` and `notifier` schemas.
+    pub reg_pool: PgPool,
+    pub appt_pool: PgPool,
+    pub pool: PgPool,
+}
+
+#[derive(Clone, Copy)]
+pub struct Knobs {
+    pub max_attempts: i32,
+    pub backoff_base: Duration,
+    pub replicas: usize,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(200),
+            replicas: 1,
+        }
+    }
+}
+
+pub fn service_token(keys: &TestKeys) -> String {
+    keys.issuer
+        .issue("service:notifier-service", Role::Service, None, Duration::from_secs(3600))
+        .unwrap()
+        .0
+}
+
+pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
+    let token: secrecy::SecretString = service_token(&p.keys).into();
+    Settings {
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: p.db.secret_url(),
+        database_max_connections: 10,
+        verifier: p.keys.verifier.clone(),
+        sources: vec![
+            Source { name: "registration", url: format!("http://{}", p.registration.addr) },
+            Source { name: "appointment", url: format!("http://{}", p.appointment.addr) },
+        ],
+        registration_url: format!("http://{}", p.registration.addr),
+        service_token: token.clone(),
+        mailer: Mailer::smtp(&SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: p.smtp.port,
+            tls: TlsMode::None,
+            username: None,
+            password: None,
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+        consumer: ConsumerSettings {
+            consumer: "notifier".into(),
+            token,
+            batch: 100,
+            wait: Duration::from_secs(5),
+            message_id_domain: "notifier.test".into(),
+        },
+        sender: SenderSettings {
+            from: "Clinic Center <no-reply@clinic.test>".parse::<Mailbox>().unwrap(),
+            activation_base_url: ACTIVATION_URL.into(),
+            max_attempts: knobs.max_attempts,
+            backoff_base: knobs.backoff_base,
+            backoff_max: Duration::from_secs(2),
+            claim: Duration::from_secs(30),
+            batch: 32,
+            poll_fallback: Duration::from_millis(500),
+        },
+        drain_deadline: Duration::from_secs(5),
+        migrate_on_start: true,
+    }
+}
+
+pub async fn start_notifier(settings: Settings) -> Running {
+    let app = Application::build(settings).await.expect("build notifier-service");
+    let addr = app.local_addr();
+    Running::spawn(addr, |s| app.run_until_stopped(s))
+}
+
+pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let smtp = SmtpServer::start();
+    let registration = registration_service::testing::start(registration_service::testing::settings(&db, &keys)).await;
+    let appointment = appointment_service::testing::start(appointment_service::testing::settings(
+        &db,
+        &keys,
+        registration.addr,
+        Duration::from_secs(2),
+    ))
+    .await;
+    let mut p = Pipeline {
+        reg_pool: db.pool("registration").await,
+        appt_pool: db.pool("appointment").await,
+        pool: db.pool("notifier").await,
+        db,
+        keys,
+        smtp,
+        registration,
+        appointment,
+        notifiers: Vec::new(),
+    };
+    for _ in 0..knobs.replicas {
+        let n = start_notifier(notifier_settings(&p, knobs)).await;
+        p.notifiers.push(n);
+    }
+    p
+}
+
+pub struct Admin {
+    pub id: Uuid,
+    pub token: String,
+}
+
+impl Pipeline {
+    pub fn token(&self, subject: &str, role: Role, clinic: Option<Uuid>) -> String {
+        self.keys.issuer.issue(subject, role, clinic, Duration::from_secs(900)).unwrap().0
+    }
+
+    pub async fn registration(&self) -> RegistrationServiceClient<Channel> {
+        RegistrationServiceClient::new(self.registration.channel().await)
+    }
+
+    pub async fn operator(&self) -> NotifierServiceClient<Channel> {
+        NotifierServiceClient::new(self.notifiers[0].channel().await)
+    }
+
+    pub async fn admin(&self, n: usize) -> Admin {
+        let id = registration_service::service::operators::create_admin(
+            &self.reg_pool,
+            registration_service::service::operators::NewAdmin {
+                email: format!("admin{n}-{}@clinic.example.com", Uuid::new_v4().simple()),
+                password: "admin password 1".into(),
+                first_name: format!("Admin{n}"),
+                last_name: "Center".into(),
+                clinic_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        Admin { id, token: self.token(&id.to_string(), Role::ClinicCenterAdmin, None) }
+    }
+
+    /// Submits a registration with an ASCII name (easy to find in the e-mail).
+    pub async fn submit(&self, client: &mut RegistrationServiceClient<Channel>) -> reg::RegistrationRequest {
+        let n = Uuid::new_v4().as_u128();
+        client
+            .submit_registration(reg::SubmitRegistrationRequest {
+                email: format!("p{:x}@mail.example.com", n as u64),
+                password: "patient password 1".into(),
+                first_name: "Ana".into(),
+                last_name: format!("Test{}", n % 100_000),
+                address: "Street 1".into(),
+                city: "Novi Sad".into(),
+                country: "Serbia".into(),
+                phone: "+381 21 123456".into(),
+                insurance_number: format!("{:012}", n % 1_000_000_000_000),
+                request_id: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// The outbox event ids of an aggregate (a registration request or an appointment).
+    pub async fn event_ids(&self, pool: &PgPool, aggregate_id: &str) -> Vec<Uuid> {
+        sqlx::query_scalar("SELECT id FROM outbox WHERE aggregate_id = $1")
+            .bind(aggregate_id)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    pub fn approve(&self, id: &str, token: &str) -> tonic::Request<reg::ApproveRegistrationRequestRequest> {
+        bearer(token, reg::ApproveRegistrationRequestRequest { id: id.to_owned(), expected_version: Some(1) })
+    }
+
+    pub fn reject(&self, id: &str, token: &str, reason: &str) -> tonic::Request<reg::RejectRegistrationRequestRequest> {
+        bearer(
+            token,
+            reg::RejectRegistrationRequestRequest { id: id.to_owned(), expected_version: Some(1), reason: reason.to_owned() },
+        )
+    }
+}
+
+/// The Message-ID the notifier gives the e-mail of `event_id`.
+pub fn message_id(event_id: Uuid) -> String {
+    notifier_service::mail::message_id(event_id, "notifier.test")
+}

@@ -1,0 +1,32 @@
+//! Settings for an in-process registration-service in integration tests (this and other crates).
+
+use std::time::Duration;
+
+use clinic_common::{
+    outbox::FeedSettings,
+    testing::{Running, TestDb, TestKeys},
+};
+
+use crate::{Application, Settings};
+
+pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
+    Settings {
+        listen_addr: "127.0.0.1:0".parse().expect("loopback"),
+        database_url: db.secret_url(),
+        database_max_connections: 10,
+        issuer: keys.issuer.clone(),
+        verifier: keys.verifier.clone(),
+        access_token_ttl: Duration::from_secs(900),
+        activation_token_ttl: Duration::from_secs(72 * 3600),
+        drain_deadline: Duration::from_secs(5),
+        outbox: FeedSettings::default(),
+        migrate_on_start: true,
+    }
+}
+
+/// Builds and starts one instance on a loopback port.
+pub async fn start(settings: Settings) -> Running {
+    let app = Application::build(settings).await.expect("build registration-service");
+    let addr = app.local_addr();
+    Running::spawn(addr, |s| app.run_until_stopped(s))
+}
