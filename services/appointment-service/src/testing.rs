@@ -10,10 +10,20 @@ use clinic_common::{
 
 use crate::{Application, Settings};
 
-pub fn settings(db: &TestDb, keys: &TestKeys, registration: SocketAddr, lock_timeout: Duration) -> Settings {
+pub fn settings(
+    db: &TestDb,
+    keys: &TestKeys,
+    registration: SocketAddr,
+    lock_timeout: Duration,
+) -> Settings {
     let service_token = keys
         .issuer
-        .issue("service:appointment-service", Role::Service, None, Duration::from_secs(3600))
+        .issue(
+            "service:appointment-service",
+            Role::Service,
+            None,
+            Duration::from_secs(3600),
+        )
         .expect("service token")
         .0;
     Settings {
@@ -35,7 +45,9 @@ pub fn settings(db: &TestDb, keys: &TestKeys, registration: SocketAddr, lock_tim
 
 /// Builds and starts one instance on a loopback port.
 pub async fn start(settings: Settings) -> Running {
-    let app = Application::build(settings).await.expect("build appointment-service");
+    let app = Application::build(settings)
+        .await
+        .expect("build appointment-service");
     let addr = app.local_addr();
     Running::spawn(addr, |s| app.run_until_stopped(s))
 }

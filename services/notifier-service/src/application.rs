@@ -50,7 +50,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::pool(&settings.database_url, SCHEMA, settings.database_max_connections)?;
+        let pool = db::pool(
+            &settings.database_url,
+            SCHEMA,
+            settings.database_max_connections,
+        )?;
         if settings.migrate_on_start {
             db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
         }
@@ -63,16 +67,27 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let s = self.settings;
         let workers = shutdown.child_token();
         for source in s.sources.clone() {
-            tokio::spawn(consumer::run(source, self.pool.clone(), s.consumer.clone(), workers.clone()));
+            tokio::spawn(consumer::run(
+                source,
+                self.pool.clone(),
+                s.consumer.clone(),
+                workers.clone(),
+            ));
         }
-        let contacts = Contacts::new(&s.registration_url, s.service_token.clone(), Duration::from_secs(5))?;
+        let contacts = Contacts::new(
+            &s.registration_url,
+            s.service_token.clone(),
+            Duration::from_secs(5),
+        )?;
         let sender = Arc::new(Sender {
             pool: self.pool.clone(),
             mailer: s.mailer.clone(),
@@ -82,7 +97,9 @@ impl Application {
         tokio::spawn(sender::run(sender, workers.clone()));
 
         tracing::info!(addr = %self.listener.local_addr()?, "notifier-service listening");
-        let api = NotifierServiceServer::new(NotifierApi { pool: self.pool.clone() });
+        let api = NotifierServiceServer::new(NotifierApi {
+            pool: self.pool.clone(),
+        });
         let auth = AuthLayer::new(s.verifier, policy(), DOMAIN);
         server::serve(
             self.listener,

@@ -21,7 +21,11 @@ use crate::{
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "notifier-service", version, about = "Exactly one e-mail per outbox event")]
+#[command(
+    name = "notifier-service",
+    version,
+    about = "Exactly one e-mail per outbox event"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -48,9 +52,17 @@ pub struct ServeArgs {
     pub verifier: VerifierArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
-    #[arg(long, env = "REGISTRATION_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "REGISTRATION_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub registration_url: String,
-    #[arg(long, env = "APPOINTMENT_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "APPOINTMENT_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub appointment_url: String,
     /// File holding this service's `service` token (registration-service mint-service-token).
     #[arg(long, env = "SERVICE_TOKEN_FILE")]
@@ -69,13 +81,25 @@ pub struct ServeArgs {
     /// Folder for .eml files when no SMTP host is set.
     #[arg(long, env = "EML_DIR", default_value = "mail-out")]
     pub eml_dir: PathBuf,
-    #[arg(long, env = "MAIL_FROM", default_value = "Clinic Center <no-reply@clinic-center.local>")]
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Clinic Center <no-reply@clinic-center.local>"
+    )]
     pub mail_from: String,
     /// Right-hand side of every Message-ID.
-    #[arg(long, env = "MESSAGE_ID_DOMAIN", default_value = "notifier.clinic-center.local")]
+    #[arg(
+        long,
+        env = "MESSAGE_ID_DOMAIN",
+        default_value = "notifier.clinic-center.local"
+    )]
     pub message_id_domain: String,
     /// The activation page; the e-mail links to `<url>?token=…`.
-    #[arg(long, env = "ACTIVATION_BASE_URL", default_value = "http://localhost:8080/activate")]
+    #[arg(
+        long,
+        env = "ACTIVATION_BASE_URL",
+        default_value = "http://localhost:8080/activate"
+    )]
     pub activation_base_url: String,
     /// Attempts before a delivery is DEAD.
     #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 8)]
@@ -112,8 +136,14 @@ impl ServeArgs {
             database_max_connections: self.db.database_max_connections,
             verifier: self.verifier.load()?,
             sources: vec![
-                Source { name: "registration", url: self.registration_url.clone() },
-                Source { name: "appointment", url: self.appointment_url.clone() },
+                Source {
+                    name: "registration",
+                    url: self.registration_url.clone(),
+                },
+                Source {
+                    name: "appointment",
+                    url: self.appointment_url.clone(),
+                },
             ],
             registration_url: self.registration_url.clone(),
             service_token: token.clone(),

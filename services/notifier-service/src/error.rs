@@ -21,10 +21,14 @@ impl NotifierError {
     pub fn to_api(&self) -> ApiError {
         match self {
             NotifierError::Invalid(v) => ApiError::invalid(v.clone()),
-            NotifierError::NotFound => ApiError::new(Code::NotFound, "DELIVERY_NOT_FOUND", "no such delivery"),
-            NotifierError::AlreadySent => {
-                ApiError::new(Code::FailedPrecondition, "DELIVERY_ALREADY_SENT", "this e-mail was already sent")
+            NotifierError::NotFound => {
+                ApiError::new(Code::NotFound, "DELIVERY_NOT_FOUND", "no such delivery")
             }
+            NotifierError::AlreadySent => ApiError::new(
+                Code::FailedPrecondition,
+                "DELIVERY_ALREADY_SENT",
+                "this e-mail was already sent",
+            ),
             NotifierError::Database(e) => error::from_db(e),
         }
     }

@@ -77,7 +77,13 @@ impl NotifierService for NotifierApi {
             .map_err(NotifierError::from)?;
         let next = if rows.len() as i64 > size {
             rows.truncate(size as usize);
-            rows.last().map(|d| Cursor { at: d.created_at, id: d.id }.encode())
+            rows.last().map(|d| {
+                Cursor {
+                    at: d.created_at,
+                    id: d.id,
+                }
+                .encode()
+            })
         } else {
             None
         };
@@ -87,7 +93,10 @@ impl NotifierService for NotifierApi {
         }))
     }
 
-    async fn get_delivery(&self, request: Request<pb::GetDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {
+    async fn get_delivery(
+        &self,
+        request: Request<pb::GetDeliveryRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
         let id = id(&request.get_ref().id)?;
         let mut conn = self.pool.acquire().await.map_err(NotifierError::from)?;
         let d = deliveries::get(&mut conn, id)
@@ -97,17 +106,28 @@ impl NotifierService for NotifierApi {
         Ok(Response::new(to_pb(d)))
     }
 
-    async fn retry_delivery(&self, request: Request<pb::RetryDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {
+    async fn retry_delivery(
+        &self,
+        request: Request<pb::RetryDeliveryRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
         let id = id(&request.get_ref().id)?;
         let mut conn = self.pool.acquire().await.map_err(NotifierError::from)?;
-        match deliveries::requeue(&mut conn, id).await.map_err(NotifierError::from)? {
+        match deliveries::requeue(&mut conn, id)
+            .await
+            .map_err(NotifierError::from)?
+        {
             Some(d) => {
                 // Wake the senders (autocommit: the notification goes out at once).
-                deliveries::notify_queued(&mut conn).await.map_err(NotifierError::from)?;
+                deliveries::notify_queued(&mut conn)
+                    .await
+                    .map_err(NotifierError::from)?;
                 tracing::info!(delivery_id = %id, "delivery requeued by an operator");
                 Ok(Response::new(to_pb(d)))
             }
-            None => match deliveries::get(&mut conn, id).await.map_err(NotifierError::from)? {
+            None => match deliveries::get(&mut conn, id)
+                .await
+                .map_err(NotifierError::from)?
+            {
                 Some(_) => Err(NotifierError::AlreadySent.into()),
                 None => Err(NotifierError::NotFound.into()),
             },

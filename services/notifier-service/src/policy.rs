@@ -8,8 +8,17 @@ const OPERATORS: &[Role] = &[Role::ClinicCenterAdmin, Role::Service];
 
 pub fn policy() -> Policy {
     Policy::new(&[
-        ("/clinic.notifier.v1.NotifierService/ListDeliveries", Access::Roles(OPERATORS)),
-        ("/clinic.notifier.v1.NotifierService/GetDelivery", Access::Roles(OPERATORS)),
-        ("/clinic.notifier.v1.NotifierService/RetryDelivery", Access::Roles(OPERATORS)),
+        (
+            "/clinic.notifier.v1.NotifierService/ListDeliveries",
+            Access::Roles(OPERATORS),
+        ),
+        (
+            "/clinic.notifier.v1.NotifierService/GetDelivery",
+            Access::Roles(OPERATORS),
+        ),
+        (
+            "/clinic.notifier.v1.NotifierService/RetryDelivery",
+            Access::Roles(OPERATORS),
+        ),
     ])
 }

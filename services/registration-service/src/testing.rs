@@ -26,7 +26,9 @@ pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
 
 /// Builds and starts one instance on a loopback port.
 pub async fn start(settings: Settings) -> Running {
-    let app = Application::build(settings).await.expect("build registration-service");
+    let app = Application::build(settings)
+        .await
+        .expect("build registration-service");
     let addr = app.local_addr();
     Running::spawn(addr, |s| app.run_until_stopped(s))
 }

@@ -74,7 +74,11 @@ pub async fn notify_queued(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 /// Claims up to `max` due deliveries for `claim` (SKIP LOCKED: replicas take disjoint sets). A claim
 /// that outlives a crashed sender expires and the delivery is claimed again.
 #[tracing::instrument(skip_all, err)]
-pub async fn claim_due(conn: &mut PgConnection, max: i64, claim: Duration) -> Result<Vec<Delivery>, sqlx::Error> {
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    max: i64,
+    claim: Duration,
+) -> Result<Vec<Delivery>, sqlx::Error> {
     sqlx::query_as(concat!(
         "WITH due AS ( \
              SELECT id FROM deliveries \
@@ -93,7 +97,11 @@ pub async fn claim_due(conn: &mut PgConnection, max: i64, claim: Duration) -> Re
 }
 
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]
-pub async fn mark_sent(conn: &mut PgConnection, id: Uuid, recipient: &str) -> Result<(), sqlx::Error> {
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    id: Uuid,
+    recipient: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE deliveries SET status = 'SENT', sent_at = now(), recipient = $2, claimed_until = NULL, \
          last_error = NULL WHERE id = $1",
@@ -142,10 +150,14 @@ pub async fn requeue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Deliver
 
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM deliveries WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM deliveries WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 #[tracing::instrument(skip_all, err)]

@@ -98,7 +98,10 @@ pub fn appointment_patient(payload: &serde_json::Value) -> anyhow::Result<uuid::
 
 /// "12.50 EUR" from minor units (two decimals; zero-decimal currencies as whole units).
 fn price(minor: i64, currency: &str) -> String {
-    const ZERO_DECIMAL: &[&str] = &["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"];
+    const ZERO_DECIMAL: &[&str] = &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+        "XAF", "XOF", "XPF",
+    ];
     if ZERO_DECIMAL.contains(&currency) {
         format!("{minor} {currency}")
     } else {
@@ -110,7 +113,10 @@ fn price(minor: i64, currency: &str) -> String {
 fn local_time(rfc3339: &str, zone: &str) -> anyhow::Result<String> {
     let ts: jiff::Timestamp = rfc3339.parse()?;
     let tz = jiff::tz::TimeZone::get(zone)?;
-    Ok(ts.to_zoned_datetime(tz).strftime("%A %-d %B %Y, %H:%M").to_string())
+    Ok(ts
+        .to_zoned_datetime(tz)
+        .strftime("%A %-d %B %Y, %H:%M")
+        .to_string())
 }
 
 /// Renders the e-mail for an event. `contact` is required for appointment events (their payload
@@ -129,44 +135,130 @@ pub fn render(
             let (first_name, last_name) = (p.first_name.as_str(), p.last_name.as_str());
             Ok(Email {
                 subject: "Your Clinic Center registration is approved".into(),
-                text: ApprovedText { first_name, last_name, link: &link, expires }.render()?,
-                html: ApprovedHtml { first_name, last_name, link: &link, expires }.render()?,
-                to: Contact { email: p.email.clone(), first_name: p.first_name.clone(), last_name: p.last_name.clone() },
+                text: ApprovedText {
+                    first_name,
+                    last_name,
+                    link: &link,
+                    expires,
+                }
+                .render()?,
+                html: ApprovedHtml {
+                    first_name,
+                    last_name,
+                    link: &link,
+                    expires,
+                }
+                .render()?,
+                to: Contact {
+                    email: p.email.clone(),
+                    first_name: p.first_name.clone(),
+                    last_name: p.last_name.clone(),
+                },
             })
         }
         "registration.rejected" => {
             let p: Rejected = serde_json::from_value(payload.clone())?;
-            let (first_name, last_name, reason) = (p.first_name.as_str(), p.last_name.as_str(), p.reason.as_str());
+            let (first_name, last_name, reason) = (
+                p.first_name.as_str(),
+                p.last_name.as_str(),
+                p.reason.as_str(),
+            );
             Ok(Email {
                 subject: "Your Clinic Center registration was not approved".into(),
-                text: RejectedText { first_name, last_name, reason }.render()?,
-                html: RejectedHtml { first_name, last_name, reason }.render()?,
-                to: Contact { email: p.email.clone(), first_name: p.first_name.clone(), last_name: p.last_name.clone() },
+                text: RejectedText {
+                    first_name,
+                    last_name,
+                    reason,
+                }
+                .render()?,
+                html: RejectedHtml {
+                    first_name,
+                    last_name,
+                    reason,
+                }
+                .render()?,
+                to: Contact {
+                    email: p.email.clone(),
+                    first_name: p.first_name.clone(),
+                    last_name: p.last_name.clone(),
+                },
             })
         }
         "appointment.reserved" | "appointment.cancelled" => {
             let p: AppointmentEvent = serde_json::from_value(payload.clone())?;
-            let to = contact.ok_or_else(|| anyhow::anyhow!("no contact for patient {}", p.patient_id))?.clone();
+            let to = contact
+                .ok_or_else(|| anyhow::anyhow!("no contact for patient {}", p.patient_id))?
+                .clone();
             let starts = local_time(&p.starts_at, &p.clinic.time_zone)?;
             let doctor = format!("Dr {} {}", p.doctor.first_name, p.doctor.last_name);
             let clinic_address = format!("{}, {}", p.clinic.address, p.clinic.city);
             let (first_name, last_name) = (to.first_name.as_str(), to.last_name.as_str());
-            let (exam_type, time_zone, clinic) = (p.exam_type.name.as_str(), p.clinic.time_zone.as_str(), p.clinic.name.as_str());
+            let (exam_type, time_zone, clinic) = (
+                p.exam_type.name.as_str(),
+                p.clinic.time_zone.as_str(),
+                p.clinic.name.as_str(),
+            );
             if event_type == "appointment.reserved" {
                 let price = price(p.final_price_minor, &p.currency);
                 let duration = p.duration_minutes.to_string();
                 let room = p.room.name.as_str();
                 Ok(Email {
                     subject: format!("Appointment confirmed: {exam_type}, {starts}"),
-                    text: ReservedText { first_name, last_name, exam_type, starts: &starts, time_zone, duration_minutes: &duration, doctor: &doctor, room, clinic, clinic_address: &clinic_address, price: &price }.render()?,
-                    html: ReservedHtml { first_name, last_name, exam_type, starts: &starts, time_zone, duration_minutes: &duration, doctor: &doctor, room, clinic, clinic_address: &clinic_address, price: &price }.render()?,
+                    text: ReservedText {
+                        first_name,
+                        last_name,
+                        exam_type,
+                        starts: &starts,
+                        time_zone,
+                        duration_minutes: &duration,
+                        doctor: &doctor,
+                        room,
+                        clinic,
+                        clinic_address: &clinic_address,
+                        price: &price,
+                    }
+                    .render()?,
+                    html: ReservedHtml {
+                        first_name,
+                        last_name,
+                        exam_type,
+                        starts: &starts,
+                        time_zone,
+                        duration_minutes: &duration,
+                        doctor: &doctor,
+                        room,
+                        clinic,
+                        clinic_address: &clinic_address,
+                        price: &price,
+                    }
+                    .render()?,
                     to,
                 })
             } else {
                 Ok(Email {
                     subject: format!("Appointment cancelled: {exam_type}, {starts}"),
-                    text: CancelledText { first_name, last_name, exam_type, starts: &starts, time_zone, doctor: &doctor, clinic, clinic_address: &clinic_address }.render()?,
-                    html: CancelledHtml { first_name, last_name, exam_type, starts: &starts, time_zone, doctor: &doctor, clinic, clinic_address: &clinic_address }.render()?,
+                    text: CancelledText {
+                        first_name,
+                        last_name,
+                        exam_type,
+                        starts: &starts,
+                        time_zone,
+                        doctor: &doctor,
+                        clinic,
+                        clinic_address: &clinic_address,
+                    }
+                    .render()?,
+                    html: CancelledHtml {
+                        first_name,
+                        last_name,
+                        exam_type,
+                        starts: &starts,
+                        time_zone,
+                        doctor: &doctor,
+                        clinic,
+                        clinic_address: &clinic_address,
+                    }
+                    .render()?,
                     to,
                 })
             }
@@ -186,7 +278,12 @@ mod tests {
         let payload = json!({"email": "a@b.org", "first_name": "Ana", "last_name": "A", "reason": "<b>bad</b> & wrong"});
         let mail = render("registration.rejected", &payload, None, "https://x").unwrap();
         assert!(mail.text.contains("<b>bad</b> & wrong"));
-        assert!(mail.html.contains("&#60;b&#62;bad&#60;/b&#62; &#38; wrong") || mail.html.contains("&lt;b&gt;bad&lt;/b&gt; &amp; wrong"), "{}", mail.html);
+        assert!(
+            mail.html.contains("&#60;b&#62;bad&#60;/b&#62; &#38; wrong")
+                || mail.html.contains("&lt;b&gt;bad&lt;/b&gt; &amp; wrong"),
+            "{}",
+            mail.html
+        );
         assert_eq!(mail.to.email, "a@b.org");
     }
 
@@ -194,9 +291,21 @@ mod tests {
     fn approval_carries_the_activation_link() {
         let payload = json!({"email": "a@b.org", "first_name": "Ana", "last_name": "A", "activation_token": "tok_123",
                              "activation_expires_at": "2026-12-01T10:00:00Z"});
-        let mail = render("registration.approved", &payload, None, "https://clinic.example/activate").unwrap();
-        assert!(mail.text.contains("https://clinic.example/activate?token=tok_123"));
-        assert!(mail.html.contains("https://clinic.example/activate?token=tok_123"));
+        let mail = render(
+            "registration.approved",
+            &payload,
+            None,
+            "https://clinic.example/activate",
+        )
+        .unwrap();
+        assert!(
+            mail.text
+                .contains("https://clinic.example/activate?token=tok_123")
+        );
+        assert!(
+            mail.html
+                .contains("https://clinic.example/activate?token=tok_123")
+        );
     }
 
     #[test]
@@ -204,12 +313,23 @@ mod tests {
         let payload = json!({"patient_id": uuid::Uuid::nil(), "clinic": {"name": "C", "address": "Street 1", "city": "Novi Sad", "time_zone": "Europe/Belgrade"},
             "doctor": {"first_name": "Mia", "last_name": "M"}, "room": {"name": "R1"}, "exam_type": {"name": "ECG"},
             "starts_at": "2026-11-30T13:30:00Z", "duration_minutes": 30, "final_price_minor": 8500, "currency": "EUR"});
-        let to = Contact { email: "p@b.org".into(), first_name: "Pat".into(), last_name: "P".into() };
+        let to = Contact {
+            email: "p@b.org".into(),
+            first_name: "Pat".into(),
+            last_name: "P".into(),
+        };
         let mail = render("appointment.reserved", &payload, Some(&to), "").unwrap();
-        assert!(mail.text.contains("Monday 30 November 2026, 14:30"), "{}", mail.text);
+        assert!(
+            mail.text.contains("Monday 30 November 2026, 14:30"),
+            "{}",
+            mail.text
+        );
         assert!(mail.text.contains("85.00 EUR"));
         assert!(mail.text.contains("Dr Mia M"));
-        assert!(render("appointment.reserved", &payload, None, "").is_err(), "needs a contact");
+        assert!(
+            render("appointment.reserved", &payload, None, "").is_err(),
+            "needs a contact"
+        );
     }
 
     #[test]

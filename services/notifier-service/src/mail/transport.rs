@@ -48,7 +48,10 @@ impl Mailer {
         .port(s.port)
         .timeout(Some(s.timeout));
         if let (Some(user), Some(pass)) = (&s.username, &s.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose_secret().to_owned()));
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                pass.expose_secret().to_owned(),
+            ));
         }
         Ok(Mailer::Smtp(builder.build()))
     }
@@ -59,7 +62,12 @@ impl Mailer {
     }
 
     /// Sends `email` with the given `Message-ID`; Ok means the server (or the folder) accepted it.
-    pub async fn send(&self, from: &Mailbox, message_id: &str, email: &Email) -> anyhow::Result<()> {
+    pub async fn send(
+        &self,
+        from: &Mailbox,
+        message_id: &str,
+        email: &Email,
+    ) -> anyhow::Result<()> {
         let name = format!("{} {}", email.to.first_name, email.to.last_name);
         let to = Mailbox::new(Some(name), email.to.email.parse()?);
         let message = Message::builder()
@@ -67,7 +75,10 @@ impl Mailer {
             .from(from.clone())
             .to(to)
             .subject(email.subject.clone())
-            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))?;
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))?;
         match self {
             Mailer::Smtp(t) => {
                 t.send(message).await?;

@@ -41,7 +41,12 @@ fn authorized<T>(msg: T, token: &SecretString) -> tonic::Request<T> {
     req
 }
 
-pub async fn run(source: Source, pool: PgPool, settings: ConsumerSettings, shutdown: CancellationToken) {
+pub async fn run(
+    source: Source,
+    pool: PgPool,
+    settings: ConsumerSettings,
+    shutdown: CancellationToken,
+) {
     let channel = match Channel::from_shared(source.url.clone()) {
         Ok(c) => c.connect_timeout(Duration::from_secs(2)).connect_lazy(),
         Err(e) => {
@@ -79,7 +84,12 @@ pub async fn run(source: Source, pool: PgPool, settings: ConsumerSettings, shutd
             continue;
         }
         match record(&pool, &source, &settings, &events).await {
-            Ok(new) => tracing::debug!(source = source.name, pulled = events.len(), new, "events recorded"),
+            Ok(new) => tracing::debug!(
+                source = source.name,
+                pulled = events.len(),
+                new,
+                "events recorded"
+            ),
             Err(e) => {
                 // Not acked: the leases expire and the events come again.
                 tracing::warn!(source = source.name, error = %e, "recording events failed");
@@ -88,7 +98,13 @@ pub async fn run(source: Source, pool: PgPool, settings: ConsumerSettings, shutd
         }
         let ids = events.into_iter().map(|e| e.id).collect();
         if let Err(status) = feed
-            .ack(authorized(AckRequest { consumer: settings.consumer.clone(), event_ids: ids }, &settings.token))
+            .ack(authorized(
+                AckRequest {
+                    consumer: settings.consumer.clone(),
+                    event_ids: ids,
+                },
+                &settings.token,
+            ))
             .await
         {
             tracing::warn!(source = source.name, code = ?status.code(), "ack failed; events will be redelivered");

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use clinic_proto::pb::registration::v1::{GetPatientRequest, registration_service_client::RegistrationServiceClient};
+use clinic_proto::pb::registration::v1::{
+    GetPatientRequest, registration_service_client::RegistrationServiceClient,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Code, metadata::MetadataValue, transport::Channel};
 use uuid::Uuid;
@@ -57,7 +59,11 @@ impl Contacts {
                 })
             }
             Err(s) if s.code() == Code::NotFound => Err(ContactError::Unknown(patient_id)),
-            Err(s) => Err(ContactError::Unavailable(format!("{:?}: {}", s.code(), s.message()))),
+            Err(s) => Err(ContactError::Unavailable(format!(
+                "{:?}: {}",
+                s.code(),
+                s.message()
+            ))),
         }
     }
 }

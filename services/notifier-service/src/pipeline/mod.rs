@@ -10,7 +10,9 @@ use std::time::Duration;
 /// Retry delay after `attempts` failed attempts: exponential from `base`, capped at `max`, with
 /// ±50 % jitter so a recovering SMTP server is not hit by every delivery at once.
 pub fn backoff(attempts: i32, base: Duration, max: Duration) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempts.clamp(0, 20) as u32).min(max);
+    let exp = base
+        .saturating_mul(1u32 << attempts.clamp(0, 20) as u32)
+        .min(max);
     exp.mul_f64(rand::random_range(0.5..1.5))
 }
 

@@ -136,9 +136,18 @@ impl Sender {
                         Failure::Permanent(e) => (e, true),
                     };
                     let dead = permanent || d.attempts >= self.settings.max_attempts;
-                    let delay = backoff(d.attempts - 1, self.settings.backoff_base, self.settings.backoff_max);
+                    let delay = backoff(
+                        d.attempts - 1,
+                        self.settings.backoff_base,
+                        self.settings.backoff_max,
+                    );
                     let retry_at = OffsetDateTime::now_utc() + delay;
-                    tracing::warn!(error, dead, retry_in_ms = delay.as_millis() as u64, "delivery failed");
+                    tracing::warn!(
+                        error,
+                        dead,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "delivery failed"
+                    );
                     deliveries::mark_failed(&mut conn, d.id, &error, retry_at, dead).await
                 }
             };
@@ -152,7 +161,8 @@ impl Sender {
 
     async fn try_send(&self, d: &deliveries::Delivery) -> Result<String, Failure> {
         let contact = if d.event_type.starts_with("appointment.") {
-            let patient = appointment_patient(&d.payload).map_err(|e| Failure::Permanent(e.to_string()))?;
+            let patient =
+                appointment_patient(&d.payload).map_err(|e| Failure::Permanent(e.to_string()))?;
             match self.contacts.patient(patient).await {
                 Ok(c) => Some(c),
                 Err(e @ ContactError::Unknown(_)) => return Err(Failure::Permanent(e.to_string())),
@@ -161,8 +171,13 @@ impl Sender {
         } else {
             None
         };
-        let email = render(&d.event_type, &d.payload, contact.as_ref(), &self.settings.activation_base_url)
-            .map_err(|e| Failure::Permanent(format!("render: {e}")))?;
+        let email = render(
+            &d.event_type,
+            &d.payload,
+            contact.as_ref(),
+            &self.settings.activation_base_url,
+        )
+        .map_err(|e| Failure::Permanent(format!("render: {e}")))?;
         self.mailer
             .send(&self.settings.from, &d.message_id, &email)
             .await

@@ -1,0 +1,230 @@
+//! Crashes: the notifier or a producer killed with SIGKILL, then restarted, as real processes.
+
+use std::{
+    collections::HashSet,
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use clinic_common::testing::TestDb;
+
+use crate::helpers::{
+    Knobs, Pipeline, notifier_settings, service_token, spawn_pipeline, start_notifier,
+};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch(p: &Pipeline) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clinic-crash-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("public.pem"), &p.keys.pair.public_pem).unwrap();
+    std::fs::write(dir.join("private.pem"), &p.keys.pair.private_pem).unwrap();
+    std::fs::write(dir.join("token"), service_token(&p.keys)).unwrap();
+    dir
+}
+
+fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("MIGRATE_ON_START", "true")
+        .env("RUST_LOG", "warn")
+        .env("JWT_PUBLIC_KEY_FILE", dir.join("public.pem"))
+        .env("JWT_PRIVATE_KEY_FILE", dir.join("private.pem"))
+        .env("SERVICE_TOKEN_FILE", dir.join("token"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn service binary")
+}
+
+fn sigkill(child: &mut Child) {
+    // Child::kill sends SIGKILL on Unix: no shutdown code runs.
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn approve_many(p: &Pipeline, n: usize) -> Vec<String> {
+    let admin = p.admin(0).await;
+    let mut client = p.registration().await;
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let r = p.submit(&mut client).await;
+        client
+            .approve_registration_request(p.approve(&r.id, &admin.token))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    ids
+}
+
+/// Every registration outbox event has an e-mail, each Message-ID once.
+async fn all_mailed_once(p: &Pipeline, expected: usize) {
+    let mails = p.smtp.wait_for(expected, WAIT).await;
+    let event_ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM outbox")
+        .fetch_all(&p.reg_pool)
+        .await
+        .unwrap();
+    assert_eq!(event_ids.len(), expected);
+    let got: HashSet<&String> = mails.iter().map(|m| &m.message_id).collect();
+    for id in event_ids {
+        assert!(
+            got.contains(&crate::helpers::message_id(id)),
+            "event {id} never mailed"
+        );
+    }
+    assert_eq!(got.len(), expected, "every event mailed once");
+    assert_eq!(mails.len(), expected, "no e-mail twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_killed_while_holding_events_loses_none_and_duplicates_none() {
+    let mut p = spawn_pipeline(Knobs {
+        replicas: 0,
+        ..Knobs::default()
+    })
+    .await;
+    approve_many(&p, 40).await;
+    let dir = scratch(&p);
+    let env = [
+        ("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())),
+        (
+            "REGISTRATION_URL",
+            format!("http://{}", p.registration.addr),
+        ),
+        ("APPOINTMENT_URL", format!("http://{}", p.appointment.addr)),
+        ("SMTP_HOST", "127.0.0.1".into()),
+        ("SMTP_PORT", p.smtp.port.to_string()),
+        ("MESSAGE_ID_DOMAIN", "notifier.test".into()),
+    ];
+    // SMTP is down: the notifier pulls, records and claims, but cannot finish anything.
+    p.smtp.stop();
+    let bin = env!("CARGO_BIN_EXE_notifier-service");
+    let mut notifier = spawn(bin, &p.db, &dir, &env);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let leased: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE lease_until > now() OR delivered_at IS NOT NULL",
+        )
+        .fetch_one(&p.reg_pool)
+        .await
+        .unwrap();
+        if leased > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "notifier never pulled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigkill(&mut notifier);
+
+    // Its leases and claims expire; the next one delivers everything.
+    sqlx::query(
+        "UPDATE outbox SET lease_until = now() - interval '1 second' WHERE delivered_at IS NULL",
+    )
+    .execute(&p.reg_pool)
+    .await
+    .unwrap();
+    // The dead process may have claimed deliveries; those claims lapse as time would make them.
+    sqlx::query(
+        "UPDATE deliveries SET claimed_until = now() - interval '1 second' WHERE status = 'QUEUED'",
+    )
+    .execute(&p.pool)
+    .await
+    .unwrap();
+    p.smtp.restart();
+    let mut restarted = spawn(bin, &p.db, &dir, &env);
+    all_mailed_once(&p, 40).await;
+    sigkill(&mut restarted);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// registration-service's binary, built beside this one by `cargo test --workspace`.
+fn registration_bin() -> PathBuf {
+    let me = PathBuf::from(env!("CARGO_BIN_EXE_notifier-service"));
+    let bin = me.with_file_name("registration-service");
+    assert!(
+        bin.exists(),
+        "{} missing: run the workspace tests (cargo test --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
+    let p = spawn_pipeline(Knobs {
+        replicas: 0,
+        ..Knobs::default()
+    })
+    .await;
+    let dir = scratch(&p);
+    // registration-service as a real process on a fixed port, so the restart has the same address.
+    let port = free_port();
+    let bin = registration_bin();
+    let env = [("LISTEN_ADDR", format!("127.0.0.1:{port}"))];
+    let mut producer = spawn(bin.to_str().unwrap(), &p.db, &dir, &env);
+    let url = format!("http://127.0.0.1:{port}");
+    let channel = loop {
+        if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut settings = notifier_settings(&p, Knobs::default());
+    settings.sources[0].url = url.clone();
+    let _notifier = start_notifier(settings).await;
+
+    let admin = p.admin(0).await;
+    let mut via_process = clinic_proto::pb::registration::v1::registration_service_client::RegistrationServiceClient::new(channel);
+    for _ in 0..10 {
+        let r = p.submit(&mut via_process).await;
+        via_process
+            .approve_registration_request(p.approve(&r.id, &admin.token))
+            .await
+            .unwrap();
+    }
+    // Killed while the notifier is pulling from it (a long-poll is normally open).
+    sigkill(&mut producer);
+    // Meanwhile the other replica (in-process, same database) keeps committing events.
+    let mut via_replica = p.registration().await;
+    for _ in 0..10 {
+        let r = p.submit(&mut via_replica).await;
+        via_replica
+            .approve_registration_request(p.approve(&r.id, &admin.token))
+            .await
+            .unwrap();
+    }
+    // Leases the dead process handed out run out as time would make them.
+    sqlx::query(
+        "UPDATE outbox SET lease_until = now() - interval '1 second' WHERE delivered_at IS NULL",
+    )
+    .execute(&p.reg_pool)
+    .await
+    .unwrap();
+    let mut restarted = spawn(bin.to_str().unwrap(), &p.db, &dir, &env);
+
+    all_mailed_once(&p, 20).await;
+    sigkill(&mut restarted);
+    let _ = std::fs::remove_dir_all(dir);
+}

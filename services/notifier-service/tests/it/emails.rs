@@ -23,15 +23,19 @@ const WAIT: Duration = Duration::from_secs(90);
 async fn settled(p: &Pipeline, n: i64) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let (total, open): (i64, i64) =
-            sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE status = 'QUEUED') FROM deliveries")
-                .fetch_one(&p.pool)
-                .await
-                .unwrap();
+        let (total, open): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'QUEUED') FROM deliveries",
+        )
+        .fetch_one(&p.pool)
+        .await
+        .unwrap();
         if total >= n && open == 0 {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{total} deliveries, {open} still queued");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{total} deliveries, {open} still queued"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -39,7 +43,9 @@ async fn settled(p: &Pipeline, n: i64) {
 fn by_message_id(mails: &[Mail]) -> HashMap<String, Vec<Mail>> {
     let mut m: HashMap<String, Vec<Mail>> = HashMap::new();
     for mail in mails {
-        m.entry(mail.message_id.clone()).or_default().push(mail.clone());
+        m.entry(mail.message_id.clone())
+            .or_default()
+            .push(mail.clone());
     }
     m
 }
@@ -64,8 +70,16 @@ async fn the_approve_vs_reject_race_sends_exactly_one_right_email_per_request() 
     for r in &requests {
         let barrier = Arc::new(Barrier::new(CALLERS));
         for caller in 0..CALLERS {
-            let (mut c, barrier, admins, id) = (client.clone(), barrier.clone(), admins.clone(), r.id.clone());
-            let (approve, reject) = (p.approve(&id, &admins[caller].token), p.reject(&id, &admins[caller].token, "Insurance <expired> & unpaid"));
+            let (mut c, barrier, admins, id) = (
+                client.clone(),
+                barrier.clone(),
+                admins.clone(),
+                r.id.clone(),
+            );
+            let (approve, reject) = (
+                p.approve(&id, &admins[caller].token),
+                p.reject(&id, &admins[caller].token, "Insurance <expired> & unpaid"),
+            );
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
                 if caller % 2 == 0 {
@@ -93,21 +107,35 @@ async fn the_approve_vs_reject_race_sends_exactly_one_right_email_per_request() 
         assert_eq!(mail.len(), 1);
         let mail = &mail[0];
         assert!(mail.to.contains(&r.email), "{} vs {}", mail.to, r.email);
-        let status: String = sqlx::query_scalar("SELECT status FROM registration_requests WHERE id = $1::uuid")
-            .bind(&r.id)
-            .fetch_one(&p.reg_pool)
-            .await
-            .unwrap();
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM registration_requests WHERE id = $1::uuid")
+                .bind(&r.id)
+                .fetch_one(&p.reg_pool)
+                .await
+                .unwrap();
         if status == "APPROVED" {
             assert!(mail.subject.contains("approved"), "{}", mail.subject);
             // The link in the e-mail activates the account.
-            let link = mail.text.lines().find(|l| l.starts_with(ACTIVATION_URL)).expect("activation link");
+            let link = mail
+                .text
+                .lines()
+                .find(|l| l.starts_with(ACTIVATION_URL))
+                .expect("activation link");
             let token = link.split("token=").nth(1).unwrap().trim();
-            client.activate_account(reg::ActivateAccountRequest { token: token.to_owned() }).await.unwrap();
+            client
+                .activate_account(reg::ActivateAccountRequest {
+                    token: token.to_owned(),
+                })
+                .await
+                .unwrap();
         } else {
             assert_eq!(status, "REJECTED");
             assert!(mail.subject.contains("not approved"), "{}", mail.subject);
-            assert!(mail.text.contains("Insurance <expired> & unpaid"), "{}", mail.text);
+            assert!(
+                mail.text.contains("Insurance <expired> & unpaid"),
+                "{}",
+                mail.text
+            );
         }
     }
 }
@@ -132,25 +160,38 @@ async fn an_event_committed_after_later_ones_is_still_mailed() {
     .await
     .unwrap();
     let r = p.submit(&mut client).await;
-    client.approve_registration_request(p.approve(&r.id, &admin.token)).await.unwrap();
+    client
+        .approve_registration_request(p.approve(&r.id, &admin.token))
+        .await
+        .unwrap();
     p.smtp.wait_for(1, WAIT).await;
 
     slow.commit().await.unwrap();
 
     let mails = p.smtp.wait_for(2, WAIT).await;
-    let late_mail = mails.iter().find(|m| m.message_id == message_id(late)).expect("late event mailed");
+    let late_mail = mails
+        .iter()
+        .find(|m| m.message_id == message_id(late))
+        .expect("late event mailed");
     assert!(late_mail.text.contains("committed last"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_notifier_replicas_send_no_duplicates() {
-    let p = spawn_pipeline(Knobs { replicas: 2, ..Knobs::default() }).await;
+    let p = spawn_pipeline(Knobs {
+        replicas: 2,
+        ..Knobs::default()
+    })
+    .await;
     let admin = p.admin(0).await;
     let mut client = p.registration().await;
     let mut ids = Vec::new();
     for _ in 0..30 {
         let r = p.submit(&mut client).await;
-        client.approve_registration_request(p.approve(&r.id, &admin.token)).await.unwrap();
+        client
+            .approve_registration_request(p.approve(&r.id, &admin.token))
+            .await
+            .unwrap();
         ids.push(r.id);
     }
     settled(&p, 30).await;
@@ -162,46 +203,79 @@ async fn two_notifier_replicas_send_no_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_can_be_retried() {
-    let mut p = spawn_pipeline(Knobs { max_attempts: 3, backoff_base: Duration::from_millis(100), replicas: 1 }).await;
+    let mut p = spawn_pipeline(Knobs {
+        max_attempts: 3,
+        backoff_base: Duration::from_millis(100),
+        replicas: 1,
+    })
+    .await;
     let admin = p.admin(0).await;
     let mut client = p.registration().await;
     p.smtp.stop();
     let r = p.submit(&mut client).await;
-    client.approve_registration_request(p.approve(&r.id, &admin.token)).await.unwrap();
+    client
+        .approve_registration_request(p.approve(&r.id, &admin.token))
+        .await
+        .unwrap();
 
     // Attempts are made and fail while the server is down, until the delivery is DEAD.
     let deadline = std::time::Instant::now() + WAIT;
     let dead_id: Uuid = loop {
         let row: Option<(Uuid, String, i32)> =
-            sqlx::query_as("SELECT id, status, attempts FROM deliveries").fetch_optional(&p.pool).await.unwrap();
+            sqlx::query_as("SELECT id, status, attempts FROM deliveries")
+                .fetch_optional(&p.pool)
+                .await
+                .unwrap();
         if let Some((id, status, attempts)) = row.clone()
             && status == "DEAD"
         {
             assert_eq!(attempts, 3);
             break id;
         }
-        assert!(std::time::Instant::now() < deadline, "never became DEAD: {row:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never became DEAD: {row:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let admin_token = admin.token.clone();
     let mut operator = p.operator().await;
     let dead = operator
-        .list_deliveries(bearer(&admin_token, pb::ListDeliveriesRequest { status: Some(pb::DeliveryStatus::Dead as i32), page_size: 10, page_token: String::new() }))
+        .list_deliveries(bearer(
+            &admin_token,
+            pb::ListDeliveriesRequest {
+                status: Some(pb::DeliveryStatus::Dead as i32),
+                page_size: 10,
+                page_token: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(dead.deliveries.len(), 1);
-    assert!(dead.deliveries[0].last_error.contains("smtp"), "{:?}", dead.deliveries[0]);
+    assert!(
+        dead.deliveries[0].last_error.contains("smtp"),
+        "{:?}",
+        dead.deliveries[0]
+    );
 
     // A second e-mail while the server is still down keeps retrying…
     let r2 = p.submit(&mut client).await;
-    client.approve_registration_request(p.approve(&r2.id, &admin.token)).await.unwrap();
+    client
+        .approve_registration_request(p.approve(&r2.id, &admin.token))
+        .await
+        .unwrap();
     // …and arrives once it is back; the DEAD one needs an operator.
     p.smtp.restart();
     let mails = p.smtp.wait_for(1, WAIT).await;
     assert_eq!(mails.len(), 1);
     let retried = operator
-        .retry_delivery(bearer(&admin_token, pb::RetryDeliveryRequest { id: dead_id.to_string() }))
+        .retry_delivery(bearer(
+            &admin_token,
+            pb::RetryDeliveryRequest {
+                id: dead_id.to_string(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -209,14 +283,24 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
     let mails = p.smtp.wait_for(2, WAIT).await;
     assert_eq!(mails.len(), 2);
     let sent = operator
-        .get_delivery(bearer(&admin_token, pb::GetDeliveryRequest { id: dead_id.to_string() }))
+        .get_delivery(bearer(
+            &admin_token,
+            pb::GetDeliveryRequest {
+                id: dead_id.to_string(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(sent.status, pb::DeliveryStatus::Sent as i32);
     // A sent delivery cannot be retried.
     let err = operator
-        .retry_delivery(bearer(&admin_token, pb::RetryDeliveryRequest { id: dead_id.to_string() }))
+        .retry_delivery(bearer(
+            &admin_token,
+            pb::RetryDeliveryRequest {
+                id: dead_id.to_string(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
@@ -225,12 +309,26 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
 #[tokio::test]
 async fn operator_rpcs_need_an_admin_or_service_token() {
     let p = spawn_pipeline(Knobs::default()).await;
-    let patient = p.token(&Uuid::new_v4().to_string(), clinic_common::auth::Role::Patient, None);
+    let patient = p.token(
+        &Uuid::new_v4().to_string(),
+        clinic_common::auth::Role::Patient,
+        None,
+    );
     let mut operator = p.operator().await;
     let err = operator
-        .list_deliveries(bearer(&patient, pb::ListDeliveriesRequest { status: None, page_size: 10, page_token: String::new() }))
+        .list_deliveries(bearer(
+            &patient,
+            pb::ListDeliveriesRequest {
+                status: None,
+                page_size: 10,
+                page_token: String::new(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
-    clinic_common::testing::assert_every_rpc_has_a_policy(notifier_service::policy::policy(), &[notifier_service::policy::SERVICE_NAME]);
+    clinic_common::testing::assert_every_rpc_has_a_policy(
+        notifier_service::policy::policy(),
+        &[notifier_service::policy::SERVICE_NAME],
+    );
 }

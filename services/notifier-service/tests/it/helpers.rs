@@ -58,7 +58,12 @@ impl Default for Knobs {
 
 pub fn service_token(keys: &TestKeys) -> String {
     keys.issuer
-        .issue("service:notifier-service", Role::Service, None, Duration::from_secs(3600))
+        .issue(
+            "service:notifier-service",
+            Role::Service,
+            None,
+            Duration::from_secs(3600),
+        )
         .unwrap()
         .0
 }
@@ -71,8 +76,14 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
         database_max_connections: 10,
         verifier: p.keys.verifier.clone(),
         sources: vec![
-            Source { name: "registration", url: format!("http://{}", p.registration.addr) },
-            Source { name: "appointment", url: format!("http://{}", p.appointment.addr) },
+            Source {
+                name: "registration",
+                url: format!("http://{}", p.registration.addr),
+            },
+            Source {
+                name: "appointment",
+                url: format!("http://{}", p.appointment.addr),
+            },
         ],
         registration_url: format!("http://{}", p.registration.addr),
         service_token: token.clone(),
@@ -93,7 +104,9 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
             message_id_domain: "notifier.test".into(),
         },
         sender: SenderSettings {
-            from: "Clinic Center <no-reply@clinic.test>".parse::<Mailbox>().unwrap(),
+            from: "Clinic Center <no-reply@clinic.test>"
+                .parse::<Mailbox>()
+                .unwrap(),
             activation_base_url: ACTIVATION_URL.into(),
             max_attempts: knobs.max_attempts,
             backoff_base: knobs.backoff_base,
@@ -108,7 +121,9 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
 }
 
 pub async fn start_notifier(settings: Settings) -> Running {
-    let app = Application::build(settings).await.expect("build notifier-service");
+    let app = Application::build(settings)
+        .await
+        .expect("build notifier-service");
     let addr = app.local_addr();
     Running::spawn(addr, |s| app.run_until_stopped(s))
 }
@@ -117,7 +132,9 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
     let db = Arc::new(TestDb::create().await);
     let keys = Arc::new(TestKeys::generate());
     let smtp = SmtpServer::start();
-    let registration = registration_service::testing::start(registration_service::testing::settings(&db, &keys)).await;
+    let registration =
+        registration_service::testing::start(registration_service::testing::settings(&db, &keys))
+            .await;
     let appointment = appointment_service::testing::start(appointment_service::testing::settings(
         &db,
         &keys,
@@ -144,13 +161,16 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
 }
 
 pub struct Admin {
-    pub id: Uuid,
     pub token: String,
 }
 
 impl Pipeline {
     pub fn token(&self, subject: &str, role: Role, clinic: Option<Uuid>) -> String {
-        self.keys.issuer.issue(subject, role, clinic, Duration::from_secs(900)).unwrap().0
+        self.keys
+            .issuer
+            .issue(subject, role, clinic, Duration::from_secs(900))
+            .unwrap()
+            .0
     }
 
     pub async fn registration(&self) -> RegistrationServiceClient<Channel> {
@@ -174,11 +194,16 @@ impl Pipeline {
         )
         .await
         .unwrap();
-        Admin { id, token: self.token(&id.to_string(), Role::ClinicCenterAdmin, None) }
+        Admin {
+            token: self.token(&id.to_string(), Role::ClinicCenterAdmin, None),
+        }
     }
 
     /// Submits a registration with an ASCII name (easy to find in the e-mail).
-    pub async fn submit(&self, client: &mut RegistrationServiceClient<Channel>) -> reg::RegistrationRequest {
+    pub async fn submit(
+        &self,
+        client: &mut RegistrationServiceClient<Channel>,
+    ) -> reg::RegistrationRequest {
         let n = Uuid::new_v4().as_u128();
         client
             .submit_registration(reg::SubmitRegistrationRequest {
@@ -207,14 +232,33 @@ impl Pipeline {
             .unwrap()
     }
 
-    pub fn approve(&self, id: &str, token: &str) -> tonic::Request<reg::ApproveRegistrationRequestRequest> {
-        bearer(token, reg::ApproveRegistrationRequestRequest { id: id.to_owned(), expected_version: Some(1) })
-    }
-
-    pub fn reject(&self, id: &str, token: &str, reason: &str) -> tonic::Request<reg::RejectRegistrationRequestRequest> {
+    pub fn approve(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> tonic::Request<reg::ApproveRegistrationRequestRequest> {
         bearer(
             token,
-            reg::RejectRegistrationRequestRequest { id: id.to_owned(), expected_version: Some(1), reason: reason.to_owned() },
+            reg::ApproveRegistrationRequestRequest {
+                id: id.to_owned(),
+                expected_version: Some(1),
+            },
+        )
+    }
+
+    pub fn reject(
+        &self,
+        id: &str,
+        token: &str,
+        reason: &str,
+    ) -> tonic::Request<reg::RejectRegistrationRequestRequest> {
+        bearer(
+            token,
+            reg::RejectRegistrationRequestRequest {
+                id: id.to_owned(),
+                expected_version: Some(1),
+                reason: reason.to_owned(),
+            },
         )
     }
 }

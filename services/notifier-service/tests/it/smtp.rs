@@ -24,14 +24,25 @@ pub struct Mail {
     pub subject: String,
     /// The decoded text/plain part.
     pub text: String,
+    /// When the server stored it (read by the latency benchmark).
+    #[allow(dead_code)]
     pub accepted_at: std::time::SystemTime,
 }
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let maildir = std::env::temp_dir().join(format!("clinic-smtp-{}", uuid::Uuid::new_v4().simple()));
-        let mut s = SmtpServer { port, maildir, child: None };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir =
+            std::env::temp_dir().join(format!("clinic-smtp-{}", uuid::Uuid::new_v4().simple()));
+        let mut s = SmtpServer {
+            port,
+            maildir,
+            child: None,
+        };
         s.restart();
         s
     }
@@ -40,7 +51,15 @@ impl SmtpServer {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{}", self.port), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(&self.maildir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -51,7 +70,10 @@ impl SmtpServer {
         let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start; is it installed?");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start; is it installed?"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -66,7 +88,9 @@ impl SmtpServer {
 
     pub fn messages(&self) -> Vec<Mail> {
         let dir = self.maildir.join("new");
-        let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
         entries
             .flatten()
             .filter_map(|e| {
@@ -85,7 +109,11 @@ impl SmtpServer {
             if got.len() >= n {
                 return got;
             }
-            assert!(Instant::now() < deadline, "only {} of {n} e-mails arrived", got.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} e-mails arrived",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -132,7 +160,9 @@ fn parse(raw: &str, accepted_at: std::time::SystemTime) -> Mail {
 /// The text/plain part of a multipart/alternative body, transfer-decoded.
 fn text_part(body: &str) -> String {
     for part in body.split("\n--") {
-        let Some((head, content)) = part.split_once("\n\n") else { continue };
+        let Some((head, content)) = part.split_once("\n\n") else {
+            continue;
+        };
         if !header(head, "Content-Type").starts_with("text/plain") {
             continue;
         }
@@ -141,8 +171,12 @@ fn text_part(body: &str) -> String {
         return match encoding.as_str() {
             "base64" => {
                 let joined: String = content.lines().collect();
-                String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(joined).unwrap_or_default())
-                    .into_owned()
+                String::from_utf8_lossy(
+                    &base64::engine::general_purpose::STANDARD
+                        .decode(joined)
+                        .unwrap_or_default(),
+                )
+                .into_owned()
             }
             "quoted-printable" => quoted_printable(content),
             _ => content.to_owned(),
@@ -156,12 +190,15 @@ fn quoted_printable(s: &str) -> String {
     let bytes = s.replace("=\n", "").into_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        if bytes[i] == b'='
+            && let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
