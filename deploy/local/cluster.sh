@@ -8,6 +8,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 state=${CLINIC_STATE_DIR:-$root/target/local-cluster}
 reg_addr=${REGISTRATION_ADDR:-127.0.0.1:50051}
 appt_addr=${APPOINTMENT_ADDR:-127.0.0.1:50052}
+notifier_addr=${NOTIFIER_ADDR:-127.0.0.1:50053}
 admin_email=${DEMO_ADMIN_EMAIL:-admin@clinic.local}
 admin_password=${DEMO_ADMIN_PASSWORD:-demo admin password 1}
 mkdir -p "$state"
@@ -19,7 +20,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "building services…"
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p registration-service -p appointment-service
+cargo build --quiet --manifest-path "$root/Cargo.toml" -p registration-service -p appointment-service -p notifier-service
 bin="$root/target/debug"
 
 if [ -z "${DATABASE_URL:-}" ]; then
@@ -38,6 +39,7 @@ echo "database: ${DATABASE_URL%%\?*}" | sed -E 's#//[^@]*@#//***@#'
 export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
 "$bin/registration-service" migrate
 "$bin/appointment-service" migrate
+"$bin/notifier-service" migrate
 printf '%s\n' "$admin_password" | "$bin/registration-service" create-admin \
   --email "$admin_email" --first-name Demo --last-name Admin >/dev/null 2>&1 || true
 
@@ -52,6 +54,15 @@ LISTEN_ADDR=$appt_addr REGISTRATION_URL="http://$reg_addr" SERVICE_TOKEN_FILE="$
   "$bin/appointment-service" serve >"$state/appointment-service.log" 2>&1 &
 pids+=($!)
 wait_port "$appt_addr"
+
+# E-mail is caught locally: without SMTP_HOST the notifier writes each message as an .eml file.
+"$bin/registration-service" mint-service-token --name notifier-service >"$state/notifier-service.token"
+LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
+  SERVICE_TOKEN_FILE="$state/notifier-service.token" EML_DIR="$state/mail" \
+  ACTIVATION_BASE_URL="${ACTIVATION_BASE_URL:-http://localhost:8080/activate}" \
+  "$bin/notifier-service" serve >"$state/notifier-service.log" 2>&1 &
+pids+=($!)
+wait_port "$notifier_addr"
 
 service_token=$("$bin/registration-service" mint-service-token --name operator --ttl-days 1)
 
@@ -74,6 +85,8 @@ cat <<INFO
 
 registration-service  grpc://$reg_addr   (log: $state/registration-service.log)
 appointment-service   grpc://$appt_addr   (log: $state/appointment-service.log)
+notifier-service      grpc://$notifier_addr   (log: $state/notifier-service.log)
+e-mails               $state/mail/*.eml
 demo center admin     $admin_email / $admin_password
 demo clinic           ${clinic_id:-(already seeded or grpcurl missing)}, admin $clinic_admin_email / $admin_password
 
