@@ -26,6 +26,11 @@ impl Running {
         }
     }
 
+    /// Starts the graceful shutdown (what SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Stops the server and waits until it no longer accepts calls.
     pub async fn stop(&mut self) {
         self.shutdown.cancel();

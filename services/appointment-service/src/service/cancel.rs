@@ -1,18 +1,14 @@
 //! Cancelling a reservation: the same row lock; only the holder; only more than 24 h ahead.
 
-use clinic_common::{
-    auth::Identity,
-    outbox::{self, NewEvent},
-};
+use clinic_common::auth::Identity;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    AGGREGATE, AppState, patient_id,
-    reserve::{event_payload, lock_error},
+    AppState, patient_id,
+    reserve::{lock_error, lock_for_change, record},
 };
 use crate::{
-    db::locks::{self, LockKey},
     db::reservations,
     domain::{AppointmentRecord, AppointmentStatus},
     error::AppointmentError,
@@ -27,16 +23,7 @@ pub async fn cancel(
     id: Uuid,
 ) -> Result<AppointmentRecord, AppointmentError> {
     let patient = patient_id(caller)?;
-    let mut tx = state.pool.begin().await?;
-    reservations::set_lock_timeout(&mut tx, state.lock_timeout).await?;
-    // One reservation change per patient at a time (see db::locks), then the appointment's row lock.
-    locks::lock(&mut tx, &[LockKey::Patient(patient)])
-        .await
-        .map_err(lock_error)?;
-    let current = reservations::lock(&mut tx, id)
-        .await
-        .map_err(lock_error)?
-        .ok_or_else(|| AppointmentError::not_found("appointment"))?;
+    let (mut tx, current) = lock_for_change(state, patient, id).await?;
     if current.status != AppointmentStatus::Reserved || current.patient_id != Some(patient) {
         return Err(AppointmentError::Forbidden(
             "you do not hold this appointment",
@@ -48,18 +35,7 @@ pub async fn cancel(
     let released = reservations::release(&mut tx, id)
         .await
         .map_err(lock_error)?;
-    let details = reservations::details(&mut tx, id).await?;
-    outbox::append(
-        &mut tx,
-        NewEvent {
-            aggregate_type: AGGREGATE,
-            aggregate_id: id.to_string(),
-            event_type: "appointment.cancelled",
-            payload: event_payload(&released, patient, &details),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    record(tx, &released, patient, "appointment.cancelled").await?;
     tracing::info!(patient_id = %patient, "reservation cancelled");
     Ok(released)
 }

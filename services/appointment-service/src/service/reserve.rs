@@ -10,6 +10,7 @@ use clinic_common::{
     outbox::{self, NewEvent},
 };
 use serde_json::{Value, json};
+use sqlx::{Postgres, Transaction};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use uuid::Uuid;
 
@@ -45,16 +46,7 @@ pub async fn reserve(
     let patient = patient_id(caller)?;
     state.registration.ensure_active(patient).await?;
 
-    let mut tx = state.pool.begin().await?;
-    reservations::set_lock_timeout(&mut tx, state.lock_timeout).await?;
-    // One reservation change per patient at a time (see db::locks), then the appointment's row lock.
-    locks::lock(&mut tx, &[LockKey::Patient(patient)])
-        .await
-        .map_err(lock_error)?;
-    let current = reservations::lock(&mut tx, id)
-        .await
-        .map_err(lock_error)?
-        .ok_or_else(|| AppointmentError::not_found("appointment"))?;
+    let (mut tx, current) = lock_for_change(state, patient, id).await?;
     match current.status {
         // A retry, or the holder reserving again: the reservation is the answer.
         AppointmentStatus::Reserved if current.patient_id == Some(patient) => return Ok(current),
@@ -75,24 +67,54 @@ pub async fn reserve(
             Some(PATIENT_OVERLAP) => AppointmentError::PatientScheduleConflict,
             _ => lock_error(e),
         })?;
-    let details = reservations::details(&mut tx, id).await?;
-    outbox::append(
-        &mut tx,
-        NewEvent {
-            aggregate_type: AGGREGATE,
-            aggregate_id: id.to_string(),
-            event_type: "appointment.reserved",
-            payload: event_payload(&reserved, patient, &details),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    record(tx, &reserved, patient, "appointment.reserved").await?;
     tracing::info!(patient_id = %patient, "appointment reserved");
     Ok(reserved)
 }
 
+/// Opens the transaction of a reservation change: every lock wait bounded by the lock timeout, one
+/// change per patient at a time (see `db::locks`), then the appointment's row lock.
+pub(super) async fn lock_for_change(
+    state: &AppState,
+    patient: Uuid,
+    id: Uuid,
+) -> Result<(Transaction<'static, Postgres>, AppointmentRecord), AppointmentError> {
+    let mut tx = state.pool.begin().await?;
+    reservations::set_lock_timeout(&mut tx, state.lock_timeout).await?;
+    locks::lock(&mut tx, &[LockKey::Patient(patient)])
+        .await
+        .map_err(lock_error)?;
+    let current = reservations::lock(&mut tx, id)
+        .await
+        .map_err(lock_error)?
+        .ok_or_else(|| AppointmentError::not_found("appointment"))?;
+    Ok((tx, current))
+}
+
+/// Appends the change's event (with the names the e-mail needs) and commits.
+pub(super) async fn record(
+    mut tx: Transaction<'static, Postgres>,
+    changed: &AppointmentRecord,
+    patient: Uuid,
+    event_type: &'static str,
+) -> Result<(), AppointmentError> {
+    let details = reservations::details(&mut tx, changed.id).await?;
+    outbox::append(
+        &mut tx,
+        NewEvent {
+            aggregate_type: AGGREGATE,
+            aggregate_id: changed.id.to_string(),
+            event_type,
+            payload: event_payload(changed, patient, &details),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Everything the confirmation or cancellation e-mail needs.
-pub(super) fn event_payload(a: &AppointmentRecord, patient: Uuid, d: &ReservationDetails) -> Value {
+fn event_payload(a: &AppointmentRecord, patient: Uuid, d: &ReservationDetails) -> Value {
     json!({
         "appointment_id": a.id,
         "patient_id": patient,

@@ -3,7 +3,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use appointment_service::db::SCHEMA;
 use clinic_common::{
     auth::Role,
-    testing::{TestDb, TestKeys, bearer},
+    testing::{Running, TestDb, TestKeys, bearer},
 };
 use clinic_proto::pb::{
     appointment::v1::{self as pb, appointment_service_client::AppointmentServiceClient},
@@ -12,43 +12,10 @@ use clinic_proto::pb::{
 use prost_types::Timestamp;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub type Client = AppointmentServiceClient<Channel>;
-
-/// A server running in this process until stopped.
-pub struct Running {
-    pub addr: SocketAddr,
-    shutdown: CancellationToken,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Running {
-    /// Stops the server and waits until it no longer accepts calls.
-    pub async fn stop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().unwrap();
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn channel(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect to test server")
-}
 
 /// registration-service and appointment-service on one fresh database, one key pair.
 pub struct Cluster {
@@ -86,28 +53,7 @@ pub async fn spawn_cluster_with(lock_timeout: Duration) -> Cluster {
 }
 
 async fn start_registration(db: &TestDb, keys: &TestKeys) -> Running {
-    let app = registration_service::Application::build(registration_service::Settings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: db.secret_url(),
-        database_max_connections: 10,
-        issuer: keys.issuer.clone(),
-        verifier: keys.verifier.clone(),
-        access_token_ttl: Duration::from_secs(900),
-        activation_token_ttl: Duration::from_secs(3600),
-        drain_deadline: Duration::from_secs(5),
-        outbox: clinic_common::outbox::FeedSettings::default(),
-        migrate_on_start: true,
-    })
-    .await
-    .expect("build registration-service");
-    let addr = app.local_addr();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Running {
-        addr,
-        shutdown,
-        handle: Some(handle),
-    }
+    registration_service::testing::start(registration_service::testing::settings(db, keys)).await
 }
 
 async fn start_appointment(
@@ -116,40 +62,13 @@ async fn start_appointment(
     registration: SocketAddr,
     lock_timeout: Duration,
 ) -> Running {
-    let service_token = keys
-        .issuer
-        .issue(
-            "service:appointment-service",
-            Role::Service,
-            None,
-            Duration::from_secs(3600),
-        )
-        .unwrap()
-        .0;
-    let app = appointment_service::Application::build(appointment_service::Settings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: db.secret_url(),
-        database_max_connections: 10,
-        verifier: keys.verifier.clone(),
-        registration_url: format!("http://{registration}"),
-        service_token: service_token.into(),
-        // Generous: the whole suite shares two cores; the deadline itself is tested by stopping the server.
-        registration_deadline: Duration::from_secs(5),
+    appointment_service::testing::start(appointment_service::testing::settings(
+        db,
+        keys,
+        registration,
         lock_timeout,
-        drain_deadline: Duration::from_secs(5),
-        outbox: clinic_common::outbox::FeedSettings::default(),
-        migrate_on_start: true,
-    })
+    ))
     .await
-    .expect("build appointment-service");
-    let addr = app.local_addr();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    Running {
-        addr,
-        shutdown,
-        handle: Some(handle),
-    }
 }
 
 /// A clinic with its admin, two doctors, two rooms and one exam type.
@@ -190,11 +109,11 @@ impl Cluster {
     }
 
     pub async fn client(&self) -> Client {
-        AppointmentServiceClient::new(channel(self.appointment.addr).await)
+        AppointmentServiceClient::new(self.appointment.channel().await)
     }
 
     pub async fn client_of(&self, server: &Running) -> Client {
-        AppointmentServiceClient::new(channel(server.addr).await)
+        AppointmentServiceClient::new(server.channel().await)
     }
 
     pub fn token(&self, subject: &str, role: Role, clinic: Option<Uuid>) -> String {
@@ -330,7 +249,7 @@ impl Cluster {
         .await
         .unwrap();
         let admin_token = self.token(&admin.to_string(), Role::ClinicCenterAdmin, None);
-        let mut reg_client = RegistrationServiceClient::new(channel(self.registration.addr).await);
+        let mut reg_client = RegistrationServiceClient::new(self.registration.channel().await);
         let mut out = Vec::new();
         for _ in 0..n {
             let (id, activation) = self.approved(&mut reg_client, &admin_token).await;
@@ -349,7 +268,7 @@ impl Cluster {
     /// A patient approved but not yet activated: (id, activation token).
     pub async fn approved_patient(&self) -> (Uuid, String) {
         let admin_token = self.token(&Uuid::new_v4().to_string(), Role::ClinicCenterAdmin, None);
-        let mut reg_client = RegistrationServiceClient::new(channel(self.registration.addr).await);
+        let mut reg_client = RegistrationServiceClient::new(self.registration.channel().await);
         self.approved(&mut reg_client, &admin_token).await
     }
 

@@ -2,18 +2,16 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use clinic_common::{
     auth::Role,
-    testing::{TestDb, TestKeys, bearer},
+    testing::{Running, TestDb, TestKeys, bearer},
 };
 use clinic_proto::pb::registration::v1::{
     self as pb, registration_service_client::RegistrationServiceClient,
 };
 use registration_service::{
-    Application, Settings,
     db::SCHEMA,
     service::operators::{NewAdmin, create_admin},
 };
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -25,7 +23,7 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     pub pool: PgPool,
     pub keys: Arc<TestKeys>,
-    shutdown: CancellationToken,
+    server: Running,
 }
 
 pub struct Admin {
@@ -40,29 +38,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
-    let settings = Settings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: db.secret_url(),
-        database_max_connections: 10,
-        issuer: keys.issuer.clone(),
-        verifier: keys.verifier.clone(),
-        access_token_ttl: Duration::from_secs(900),
-        activation_token_ttl: Duration::from_secs(72 * 3600),
-        drain_deadline: Duration::from_secs(5),
-        outbox: clinic_common::outbox::FeedSettings::default(),
-        migrate_on_start: true,
-    };
-    let app = Application::build(settings).await.expect("build app");
-    let addr = app.local_addr();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let server =
+        registration_service::testing::start(registration_service::testing::settings(&db, &keys))
+            .await;
     let pool = db.pool(SCHEMA).await;
     TestApp {
-        addr,
+        addr: server.addr,
         db,
         pool,
         keys,
-        shutdown,
+        server,
     }
 }
 
@@ -73,12 +58,7 @@ impl TestApp {
     }
 
     pub async fn client(&self) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect to test server");
-        RegistrationServiceClient::new(channel)
+        RegistrationServiceClient::new(self.server.channel().await)
     }
 
     pub async fn admin(&self, n: usize) -> Admin {
@@ -139,13 +119,7 @@ impl TestApp {
 impl TestApp {
     /// What SIGTERM does in the binary.
     pub fn begin_shutdown(&self) {
-        self.shutdown.cancel();
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.server.begin_shutdown();
     }
 }
 
