@@ -90,3 +90,39 @@ impl Mailer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::Contact;
+
+    #[tokio::test]
+    async fn the_file_transport_writes_an_eml_with_the_message_id() {
+        let dir =
+            std::env::temp_dir().join(format!("clinic-eml-{}", uuid::Uuid::new_v4().simple()));
+        let mailer = Mailer::files(dir.clone()).unwrap();
+        let email = Email {
+            to: Contact {
+                email: "ana@mail.example.com".into(),
+                first_name: "Ana".into(),
+                last_name: "A".into(),
+            },
+            subject: "Hello".into(),
+            text: "plain".into(),
+            html: "<p>html</p>".into(),
+        };
+        let from: Mailbox = "Clinic <no-reply@clinic.test>".parse().unwrap();
+
+        mailer
+            .send(&from, "<e1@notifier.test>", &email)
+            .await
+            .unwrap();
+
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1);
+        let raw = std::fs::read_to_string(files[0].path()).unwrap();
+        assert!(raw.contains("Message-ID: <e1@notifier.test>"), "{raw}");
+        assert!(raw.contains("multipart/alternative"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
