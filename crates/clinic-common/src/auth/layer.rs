@@ -66,10 +66,13 @@ impl AuthState {
             Some(Access::Public) => return Ok(None),
             Some(Access::Roles(roles)) => roles,
         };
+        // The scheme is case-insensitive (RFC 9110); the token itself is not.
         let token = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(ApiError::unauthenticated)?;
         let claims = self.verifier.verify(token.trim()).map_err(|e| {
             // The reason, never the token.
@@ -119,4 +122,90 @@ pub fn identity<T>(req: &tonic::Request<T>) -> Result<&Identity, ApiError> {
     req.extensions()
         .get::<Identity>()
         .ok_or_else(ApiError::unauthenticated)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::auth::{Role, TokenIssuer, generate_key_pair};
+
+    fn state() -> (AuthState, TokenIssuer) {
+        let pair = generate_key_pair().unwrap();
+        const ADMINS: &[Role] = &[Role::ClinicCenterAdmin];
+        let policy = Policy::new(&[
+            ("/svc/Admin", Access::Roles(ADMINS)),
+            ("/svc/Open", Access::Public),
+        ]);
+        let state = AuthState {
+            verifier: TokenVerifier::from_pem(&pair.public_pem).unwrap(),
+            policy,
+            domain: "test",
+        };
+        (state, TokenIssuer::from_pem(&pair.private_pem).unwrap())
+    }
+
+    fn headers(value: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn policy_roles_and_token_checks() {
+        let (state, issuer) = state();
+        let admin = issuer
+            .issue("a1", Role::ClinicCenterAdmin, None, Duration::from_secs(60))
+            .unwrap()
+            .0;
+        let patient = issuer
+            .issue("p1", Role::Patient, None, Duration::from_secs(60))
+            .unwrap()
+            .0;
+
+        let who = state
+            .authorize("/svc/Admin", &headers(&format!("bearer {admin}")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (who.subject.as_str(), who.role),
+            ("a1", Role::ClinicCenterAdmin)
+        );
+        assert_eq!(
+            state
+                .authorize("/svc/Open", &http::HeaderMap::new())
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            state
+                .authorize("/grpc.health.v1.Health/Check", &http::HeaderMap::new())
+                .unwrap(),
+            None
+        );
+
+        let refused =
+            |path: &str, h: http::HeaderMap| state.authorize(path, &h).unwrap_err().reason;
+        assert_eq!(
+            refused("/svc/Admin", http::HeaderMap::new()),
+            "TOKEN_INVALID"
+        );
+        assert_eq!(
+            refused("/svc/Admin", headers(&format!("Basic {admin}"))),
+            "TOKEN_INVALID"
+        );
+        assert_eq!(
+            refused("/svc/Admin", headers(&format!("Bearer {admin}x"))),
+            "TOKEN_INVALID"
+        );
+        assert_eq!(
+            refused("/svc/Admin", headers(&format!("Bearer {patient}"))),
+            "FORBIDDEN"
+        );
+        assert_eq!(
+            refused("/svc/Unlisted", headers(&format!("Bearer {admin}"))),
+            "FORBIDDEN"
+        );
+    }
 }
