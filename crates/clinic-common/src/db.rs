@@ -6,12 +6,16 @@
 
 use std::{str::FromStr, time::Duration};
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
     AssertSqlSafe, Executor, PgPool,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 fn options(url: &SecretString, schema: &'static str) -> Result<PgConnectOptions, sqlx::Error> {
     assert_valid_schema(schema);
@@ -48,4 +52,37 @@ fn assert_valid_schema(schema: &str) {
         !schema.is_empty() && schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
         "schema name must be lowercase ascii: {schema}"
     );
+}
+
+/// Wakes every waiter on `wake` for each notification on `channel` (PostgreSQL delivers a NOTIFY
+/// only when its transaction commits). Reconnects after errors; callers keep a polling fallback for
+/// the gap. Runs until `shutdown`.
+pub async fn wake_on_notify(
+    pool: PgPool,
+    channel: String,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let attempt = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(&channel).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            res = attempt => if let Err(e) = res {
+                tracing::warn!(error = %e, channel, "LISTEN connection lost; reconnecting");
+            },
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {},
+        }
+    }
 }

@@ -48,6 +48,21 @@ impl Cursor {
     }
 }
 
+/// Trims a fetch of `size + 1` rows to one page and gives the cursor of the next page, if any.
+pub fn page<T>(
+    mut rows: Vec<T>,
+    size: i64,
+    key: impl Fn(&T) -> Cursor,
+) -> (Vec<T>, Option<Cursor>) {
+    if rows.len() as i64 > size {
+        rows.truncate(size as usize);
+        let next = rows.last().map(key);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +73,17 @@ mod tests {
         assert!(page_size(101).is_err());
         assert_eq!(page_size(1).unwrap(), 1);
         assert_eq!(page_size(100).unwrap(), 100);
+    }
+
+    #[test]
+    fn page_trims_the_extra_row_into_a_cursor() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        let key = |id: &Uuid| Cursor { at, id: *id };
+        let (rows, next) = page(ids.clone(), 2, key);
+        assert_eq!(rows, ids[..2].to_vec());
+        assert_eq!(next, Some(Cursor { at, id: ids[1] }));
+        assert_eq!(page(ids.clone(), 3, key), (ids, None));
     }
 
     #[test]

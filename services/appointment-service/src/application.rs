@@ -3,22 +3,21 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use clinic_common::{
-    auth::{AuthLayer, TokenVerifier},
+    auth::TokenVerifier,
     db,
-    outbox::{self, FeedSettings, OutboxFeedApi},
-    server::{self, ServeOptions},
+    outbox::{FeedSettings, feed::Producer},
 };
 use clinic_proto::pb::appointment::v1::appointment_service_server::AppointmentServiceServer;
-use clinic_proto::pb::outbox::v1::outbox_feed_server::OutboxFeedServer;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 
 use crate::{
     db::{MIGRATOR, SCHEMA},
     error::DOMAIN,
     grpc::{AppointmentApi, MAX_MESSAGE_BYTES},
-    policy::{FEED_SERVICE_NAME, SERVICE_NAME, policy},
+    policy::{SERVICE_NAME, policy},
     registration_client::RegistrationClient,
     service::AppState,
 };
@@ -90,30 +89,23 @@ impl Application {
         tracing::info!(addr = %self.local_addr(), "appointment-service listening");
         let api = AppointmentServiceServer::new(AppointmentApi::new(self.state.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let feed = OutboxFeedApi::start(
-            self.state.pool.clone(),
-            SCHEMA,
-            self.outbox,
-            DOMAIN,
-            shutdown.child_token(),
-        );
-        let routes = tonic::service::Routes::new(api).add_service(OutboxFeedServer::new(feed));
-        let auth = AuthLayer::new(
-            self.verifier,
-            policy().merge(outbox::feed::policy()),
-            DOMAIN,
-        );
-        server::serve(
-            self.listener,
-            routes,
-            auth,
-            ServeOptions {
-                services: vec![SERVICE_NAME, FEED_SERVICE_NAME],
-                drain_deadline: self.drain_deadline,
-            },
-            shutdown,
-        )
-        .await?;
+        let producer = Producer {
+            domain: DOMAIN,
+            schema: SCHEMA,
+            service_name: SERVICE_NAME,
+            policy: policy(),
+            verifier: self.verifier,
+            feed: self.outbox,
+            drain_deadline: self.drain_deadline,
+        };
+        producer
+            .serve(
+                self.listener,
+                self.state.pool.clone(),
+                Routes::new(api),
+                shutdown,
+            )
+            .await?;
         self.state.pool.close().await;
         Ok(())
     }

@@ -4,7 +4,7 @@
 use clinic_common::auth::{Access, Policy, Role};
 
 /// The outbox feed this service also serves (policy: `clinic_common::outbox::feed::policy`).
-pub const FEED_SERVICE_NAME: &str = "clinic.outbox.v1.OutboxFeed";
+pub use clinic_common::outbox::feed::SERVICE_NAME as FEED_SERVICE_NAME;
 
 /// Full name of the gRPC service, as health and reflection report it.
 pub const SERVICE_NAME: &str = "clinic.appointment.v1.AppointmentService";

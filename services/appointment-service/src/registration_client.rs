@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use clinic_common::auth::with_bearer;
 use clinic_proto::pb::registration::v1::{
     self as pb, GetPatientRequest, registration_service_client::RegistrationServiceClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tonic::{Code, metadata::MetadataValue, transport::Channel};
+use tonic::{Code, transport::Channel};
 use uuid::Uuid;
 
 use crate::error::AppointmentError;
@@ -45,14 +46,12 @@ impl RegistrationClient {
     /// UNAVAILABLE when registration-service cannot answer in time.
     #[tracing::instrument(skip_all, fields(patient_id = %patient_id), err(level = "info"))]
     pub async fn ensure_active(&self, patient_id: Uuid) -> Result<(), AppointmentError> {
-        let mut req = tonic::Request::new(GetPatientRequest {
-            patient_id: patient_id.to_string(),
-        });
-        req.set_timeout(self.deadline);
-        let bearer = format!("Bearer {}", self.token.expose_secret());
-        req.metadata_mut().insert(
-            "authorization",
-            MetadataValue::try_from(bearer).map_err(|e| anyhow::anyhow!("service token: {e}"))?,
+        let req = with_bearer(
+            GetPatientRequest {
+                patient_id: patient_id.to_string(),
+            },
+            self.token.expose_secret(),
+            Some(self.deadline),
         );
         match self.client.clone().get_patient(req).await {
             Ok(resp) if resp.get_ref().status == pb::AccountStatus::Active as i32 => Ok(()),

@@ -72,24 +72,16 @@ impl NotifierService for NotifierApi {
             return Err(NotifierError::Invalid(v.into_vec()).into());
         };
         let mut conn = self.pool.acquire().await.map_err(NotifierError::from)?;
-        let mut rows = deliveries::list(&mut conn, status, after, size + 1)
+        let rows = deliveries::list(&mut conn, status, after, size + 1)
             .await
             .map_err(NotifierError::from)?;
-        let next = if rows.len() as i64 > size {
-            rows.truncate(size as usize);
-            rows.last().map(|d| {
-                Cursor {
-                    at: d.created_at,
-                    id: d.id,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
+        let (rows, next) = pagination::page(rows, size, |d| Cursor {
+            at: d.created_at,
+            id: d.id,
+        });
         Ok(Response::new(pb::ListDeliveriesResponse {
             deliveries: rows.into_iter().map(to_pb).collect(),
-            next_page_token: next.unwrap_or_default(),
+            next_page_token: next.map(|c| c.encode()).unwrap_or_default(),
         }))
     }
 

@@ -3,22 +3,21 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use clinic_common::{
-    auth::{AuthLayer, TokenIssuer, TokenVerifier},
+    auth::{TokenIssuer, TokenVerifier},
     db,
-    outbox::{self, FeedSettings, OutboxFeedApi},
-    server::{self, ServeOptions},
+    outbox::{FeedSettings, feed::Producer},
 };
-use clinic_proto::pb::outbox::v1::outbox_feed_server::OutboxFeedServer;
 use clinic_proto::pb::registration::v1::registration_service_server::RegistrationServiceServer;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 
 use crate::{
     db::{MIGRATOR, SCHEMA},
     error::DOMAIN,
     grpc::{MAX_MESSAGE_BYTES, RegistrationApi},
-    policy::{FEED_SERVICE_NAME, SERVICE_NAME, policy},
+    policy::{SERVICE_NAME, policy},
     service::AppState,
 };
 
@@ -82,30 +81,23 @@ impl Application {
         let api = RegistrationServiceServer::new(RegistrationApi::new(self.state.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         tracing::info!(addr = %self.local_addr(), "registration-service listening");
-        let feed = OutboxFeedApi::start(
-            self.state.pool.clone(),
-            SCHEMA,
-            self.outbox,
-            DOMAIN,
-            shutdown.child_token(),
-        );
-        let routes = tonic::service::Routes::new(api).add_service(OutboxFeedServer::new(feed));
-        let auth = AuthLayer::new(
-            self.verifier,
-            policy().merge(outbox::feed::policy()),
-            DOMAIN,
-        );
-        server::serve(
-            self.listener,
-            routes,
-            auth,
-            ServeOptions {
-                services: vec![SERVICE_NAME, FEED_SERVICE_NAME],
-                drain_deadline: self.drain_deadline,
-            },
-            shutdown,
-        )
-        .await?;
+        let producer = Producer {
+            domain: DOMAIN,
+            schema: SCHEMA,
+            service_name: SERVICE_NAME,
+            policy: policy(),
+            verifier: self.verifier,
+            feed: self.outbox,
+            drain_deadline: self.drain_deadline,
+        };
+        producer
+            .serve(
+                self.listener,
+                self.state.pool.clone(),
+                Routes::new(api),
+                shutdown,
+            )
+            .await?;
         self.state.pool.close().await;
         Ok(())
     }

@@ -1,12 +1,14 @@
 //! Identity: signed access tokens (Ed25519 JWTs), the roles they carry, and the tower layer that checks
 //! every RPC against a per-service policy table.
 
+mod bearer;
 mod claims;
 mod keys;
 mod layer;
 mod policy;
 mod tokens;
 
+pub use bearer::with_bearer;
 pub use claims::{Claims, Identity, Role};
 pub use keys::{KeyPair, generate_key_pair, public_pem_from_private};
 pub use layer::{AuthLayer, AuthService, identity};

@@ -3,17 +3,24 @@
 
 use std::{sync::Arc, time::Duration};
 
-use clinic_proto::pb::outbox::v1::{self as pb, outbox_feed_server::OutboxFeed};
-use sqlx::{PgPool, postgres::PgListener};
+use clinic_proto::pb::outbox::v1::{
+    self as pb,
+    outbox_feed_server::{OutboxFeed, OutboxFeedServer},
+};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{channel, claims};
 use crate::{
-    auth::{Access, Policy, Role},
+    auth::{Access, AuthLayer, Policy, Role, TokenVerifier},
+    db,
     error::{self, ApiError, FieldViolation, Violations},
+    server::{self, ServeOptions},
     time_pb, validate,
 };
 
@@ -37,6 +44,9 @@ impl Default for FeedSettings {
     }
 }
 
+/// Full name of the feed's gRPC service, as health and reflection report it.
+pub const SERVICE_NAME: &str = "clinic.outbox.v1.OutboxFeed";
+
 pub const MAX_EVENTS: i32 = 500;
 pub const MAX_WAIT_MS: i32 = 30_000;
 
@@ -47,6 +57,47 @@ pub fn policy() -> Policy {
         ("/clinic.outbox.v1.OutboxFeed/Pull", Access::Roles(SERVICE)),
         ("/clinic.outbox.v1.OutboxFeed/Ack", Access::Roles(SERVICE)),
     ])
+}
+
+/// How a producing service is served: its own API and its outbox feed behind one auth layer, with
+/// health, reflection and graceful shutdown from [`server::serve`].
+pub struct Producer {
+    /// `ErrorInfo.domain`, e.g. `registration-service`.
+    pub domain: &'static str,
+    /// The schema whose `outbox` the feed serves.
+    pub schema: &'static str,
+    /// Full name of the service's own gRPC service.
+    pub service_name: &'static str,
+    /// The service's own policy table; the feed's is added.
+    pub policy: Policy,
+    pub verifier: TokenVerifier,
+    pub feed: FeedSettings,
+    pub drain_deadline: Duration,
+}
+
+impl Producer {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        pool: PgPool,
+        api: Routes,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let feed = OutboxFeedApi::start(
+            pool,
+            self.schema,
+            self.feed,
+            self.domain,
+            shutdown.child_token(),
+        );
+        let routes = api.add_service(OutboxFeedServer::new(feed));
+        let auth = AuthLayer::new(self.verifier, self.policy.merge(policy()), self.domain);
+        let options = ServeOptions {
+            services: vec![self.service_name, SERVICE_NAME],
+            drain_deadline: self.drain_deadline,
+        };
+        server::serve(listener, routes, auth, options, shutdown).await
+    }
 }
 
 pub struct OutboxFeedApi {
@@ -66,7 +117,8 @@ impl OutboxFeedApi {
         shutdown: CancellationToken,
     ) -> Self {
         let wake = Arc::new(Notify::new());
-        tokio::spawn(listen(
+        // Every waiting `Pull` wakes when a producing transaction commits.
+        tokio::spawn(db::wake_on_notify(
             pool.clone(),
             channel(schema),
             wake.clone(),
@@ -83,33 +135,6 @@ impl OutboxFeedApi {
 
     fn status(&self, e: ApiError) -> Status {
         e.into_status(self.domain)
-    }
-}
-
-/// Wakes every waiting `Pull` when a producing transaction commits. Reconnects on error; the pullers'
-/// poll fallback covers the gap.
-async fn listen(pool: PgPool, channel: String, wake: Arc<Notify>, shutdown: CancellationToken) {
-    loop {
-        let attempt = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(&channel).await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_waiters();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            res = attempt => if let Err(e) = res {
-                tracing::warn!(error = %e, channel, "outbox listener lost; reconnecting");
-            },
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {},
-        }
     }
 }
 

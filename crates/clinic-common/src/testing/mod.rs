@@ -33,12 +33,7 @@ impl TestKeys {
 
 /// Puts `token` in the `authorization` metadata of `req`.
 pub fn bearer<T>(token: &str, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    req
+    crate::auth::with_bearer(msg, token, None)
 }
 
 /// Fails naming every RPC of `services` (as compiled into the descriptor set) that `policy`, merged

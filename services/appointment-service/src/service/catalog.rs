@@ -1,6 +1,10 @@
 //! Clinics, doctors, rooms and exam types.
 
-use clinic_common::{auth::Identity, error::violated_constraint, pagination::Cursor};
+use clinic_common::{
+    auth::Identity,
+    error::violated_constraint,
+    pagination::{Cursor, page},
+};
 use uuid::Uuid;
 
 use super::{AppState, ensure_clinic_admin};
@@ -12,17 +16,6 @@ use crate::{
 
 /// A page of rows and the cursor of the next page.
 pub type Page<T> = (Vec<T>, Option<Cursor>);
-
-/// Trims a `limit + 1` fetch to the page and derives the next cursor.
-pub fn page<T>(mut rows: Vec<T>, size: i64, key: impl Fn(&T) -> Cursor) -> Page<T> {
-    if rows.len() as i64 > size {
-        rows.truncate(size as usize);
-        let next = rows.last().map(key);
-        (rows, next)
-    } else {
-        (rows, None)
-    }
-}
 
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn create_clinic(state: &AppState, new: NewClinic) -> Result<Clinic, AppointmentError> {

@@ -1,9 +1,13 @@
 //! Publishing predefined appointments and listing the available ones.
 
-use clinic_common::{auth::Identity, error::violated_constraint, pagination::Cursor};
+use clinic_common::{
+    auth::Identity,
+    error::violated_constraint,
+    pagination::{Cursor, page},
+};
 use uuid::Uuid;
 
-use super::{AppState, catalog::Page, catalog::page, ensure_clinic_admin};
+use super::{AppState, catalog::Page, ensure_clinic_admin};
 use crate::{
     db::{
         appointments::{self, AvailableFilter},

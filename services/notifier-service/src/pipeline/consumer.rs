@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use clinic_common::auth::with_bearer;
 use clinic_proto::pb::outbox::v1::{AckRequest, PullRequest, outbox_feed_client::OutboxFeedClient};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::{metadata::MetadataValue, transport::Channel};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::{
@@ -34,11 +35,7 @@ pub struct ConsumerSettings {
 }
 
 fn authorized<T>(msg: T, token: &SecretString) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    if let Ok(v) = MetadataValue::try_from(format!("Bearer {}", token.expose_secret())) {
-        req.metadata_mut().insert("authorization", v);
-    }
-    req
+    with_bearer(msg, token.expose_secret(), None)
 }
 
 pub async fn run(

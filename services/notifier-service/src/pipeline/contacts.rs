@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use clinic_common::auth::with_bearer;
 use clinic_proto::pb::registration::v1::{
     GetPatientRequest, registration_service_client::RegistrationServiceClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tonic::{Code, metadata::MetadataValue, transport::Channel};
+use tonic::{Code, transport::Channel};
 use uuid::Uuid;
 
 use crate::mail::Contact;
@@ -42,13 +43,13 @@ impl Contacts {
 
     #[tracing::instrument(skip_all, fields(patient_id = %patient_id), err)]
     pub async fn patient(&self, patient_id: Uuid) -> Result<Contact, ContactError> {
-        let mut req = tonic::Request::new(GetPatientRequest {
-            patient_id: patient_id.to_string(),
-        });
-        req.set_timeout(self.deadline);
-        let bearer = MetadataValue::try_from(format!("Bearer {}", self.token.expose_secret()))
-            .map_err(|e| ContactError::Unavailable(format!("service token: {e}")))?;
-        req.metadata_mut().insert("authorization", bearer);
+        let req = with_bearer(
+            GetPatientRequest {
+                patient_id: patient_id.to_string(),
+            },
+            self.token.expose_secret(),
+            Some(self.deadline),
+        );
         match self.client.clone().get_patient(req).await {
             Ok(p) => {
                 let p = p.into_inner();

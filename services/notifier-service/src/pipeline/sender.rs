@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use lettre::message::Mailbox;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,12 @@ enum Failure {
 
 pub async fn run(sender: Arc<Sender>, shutdown: CancellationToken) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(sender.pool.clone(), wake.clone(), shutdown.clone()));
+    tokio::spawn(clinic_common::db::wake_on_notify(
+        sender.pool.clone(),
+        QUEUE_CHANNEL.to_owned(),
+        wake.clone(),
+        shutdown.clone(),
+    ));
     loop {
         let notified = wake.notified();
         tokio::pin!(notified);
@@ -80,29 +85,6 @@ pub async fn run(sender: Arc<Sender>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             () = notified => {},
             () = tokio::time::sleep(sender.settings.poll_fallback) => {},
-        }
-    }
-}
-
-async fn listen(pool: PgPool, wake: Arc<Notify>, shutdown: CancellationToken) {
-    loop {
-        let attempt = async {
-            let mut l = PgListener::connect_with(&pool).await?;
-            l.listen(QUEUE_CHANNEL).await?;
-            loop {
-                l.recv().await?;
-                wake.notify_waiters();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            res = attempt => if let Err(e) = res { tracing::warn!(error = %e, "queue listener lost; reconnecting") },
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {},
         }
     }
 }

@@ -1,4 +1,4 @@
-use clinic_common::pagination::Cursor;
+use clinic_common::pagination::{Cursor, page};
 use uuid::Uuid;
 
 use super::AppState;
@@ -25,15 +25,10 @@ pub async fn list(
     page_size: i64,
 ) -> Result<(Vec<RegistrationRecord>, Option<Cursor>), RegistrationError> {
     let mut conn = state.pool.acquire().await?;
-    let mut rows = requests::list(&mut conn, status, after, page_size + 1).await?;
-    let next = if rows.len() as i64 > page_size {
-        rows.truncate(page_size as usize);
-        rows.last().map(|r| Cursor {
-            at: r.created_at,
-            id: r.id,
-        })
-    } else {
-        None
-    };
+    let rows = requests::list(&mut conn, status, after, page_size + 1).await?;
+    let (rows, next) = page(rows, page_size, |r| Cursor {
+        at: r.created_at,
+        id: r.id,
+    });
     Ok((rows, next))
 }
