@@ -307,7 +307,7 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
 }
 
 #[tokio::test]
-async fn operator_rpcs_need_an_admin_or_service_token() {
+async fn operator_rpcs_need_an_admin_or_service_token_and_refuse_bad_input() {
     let p = spawn_pipeline(Knobs::default()).await;
     let patient = p.token(
         &Uuid::new_v4().to_string(),
@@ -327,6 +327,48 @@ async fn operator_rpcs_need_an_admin_or_service_token() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    // Bad input is typed and changes nothing.
+    let admin = p.admin(0).await.token;
+    let err = operator
+        .retry_delivery(bearer(
+            &admin,
+            pb::RetryDeliveryRequest {
+                id: "1; DROP TABLE deliveries".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let err = operator
+        .get_delivery(bearer(
+            &admin,
+            pb::GetDeliveryRequest {
+                id: Uuid::new_v4().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    for size in [0, 101] {
+        let err = operator
+            .list_deliveries(bearer(
+                &admin,
+                pb::ListDeliveriesRequest {
+                    status: None,
+                    page_size: size,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+        .fetch_one(&p.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
     clinic_common::testing::assert_every_rpc_has_a_policy(
         notifier_service::policy::policy(),
         &[notifier_service::policy::SERVICE_NAME],
