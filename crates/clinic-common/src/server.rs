@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
+use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{auth::AuthLayer, telemetry::RpcSpanLayer};
@@ -56,11 +55,14 @@ pub async fn serve(
             tracing::info!("shutting down: NOT_SERVING, draining in-flight calls");
         }
     };
+    // `Server::tcp_nodelay` reaches only listeners tonic binds itself; ours is bound by the caller
+    // (port 0 in tests), so the accepted sockets get TCP_NODELAY here. Without it every response
+    // written in more than one segment waits on Nagle + delayed ACK (~40 ms).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .layer(tower::ServiceBuilder::new().layer(RpcSpanLayer).layer(auth))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+        .serve_with_incoming_shutdown(incoming, stop);
     let deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(options.drain_deadline).await;

@@ -34,6 +34,7 @@ impl RegistrationClient {
         let channel = Channel::from_shared(url.to_owned())?
             .connect_timeout(deadline)
             .timeout(deadline)
+            .tcp_nodelay(true)
             .connect_lazy();
         Ok(Self {
             client: RegistrationServiceClient::new(channel),

@@ -8,3 +8,4 @@ mod helpers;
 mod reservation_race;
 mod reserve;
 mod schedule;
+mod stalls;

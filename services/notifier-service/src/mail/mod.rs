@@ -1,6 +1,7 @@
 //! Turning an event into an e-mail and handing it to SMTP (or to `.eml` files).
 
 pub mod render;
+pub mod smtp_pool;
 pub mod transport;
 
 pub use render::{Contact, Email, render};

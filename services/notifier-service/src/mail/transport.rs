@@ -1,6 +1,6 @@
-//! SMTP via lettre (host, port, TLS mode, credentials from config), or `.eml` files in a folder.
+//! SMTP (host, port, TLS mode, credentials from config), or `.eml` files in a folder.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
@@ -9,7 +9,7 @@ use lettre::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Email;
+use super::{Email, smtp_pool::SmtpPool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TlsMode {
@@ -33,19 +33,21 @@ pub struct SmtpSettings {
 
 #[derive(Clone)]
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Plain or STARTTLS: our own no-delay connections (see `smtp_pool`).
+    Smtp(Arc<SmtpPool>),
+    /// TLS from the first byte: lettre's pooled transport.
+    SmtpTls(AsyncSmtpTransport<Tokio1Executor>),
     /// Writes each message to `<dir>/<uuid>.eml`, for running without a mail server.
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
 impl Mailer {
     pub fn smtp(s: &SmtpSettings) -> anyhow::Result<Self> {
-        let mut builder = match s.tls {
-            TlsMode::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-            TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
-            TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
+        if s.tls != TlsMode::Tls {
+            return Ok(Mailer::Smtp(Arc::new(SmtpPool::new(s.clone()))));
         }
-        .port(s.port)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?
+            .port(s.port)
         .timeout(Some(s.timeout));
         if let (Some(user), Some(pass)) = (&s.username, &s.password) {
             builder = builder.credentials(Credentials::new(
@@ -53,7 +55,7 @@ impl Mailer {
                 pass.expose_secret().to_owned(),
             ));
         }
-        Ok(Mailer::Smtp(builder.build()))
+        Ok(Mailer::SmtpTls(builder.build()))
     }
 
     pub fn files(dir: PathBuf) -> anyhow::Result<Self> {
@@ -80,7 +82,10 @@ impl Mailer {
                 email.html.clone(),
             ))?;
         match self {
-            Mailer::Smtp(t) => {
+            Mailer::Smtp(pool) => {
+                pool.send(message.envelope(), &message.formatted()).await?;
+            }
+            Mailer::SmtpTls(t) => {
                 t.send(message).await?;
             }
             Mailer::Files(t) => {
