@@ -31,6 +31,21 @@ pub fn pool(url: &SecretString, schema: &'static str, max: u32) -> Result<PgPool
         .connect_lazy_with(options(url, schema)?))
 }
 
+/// [`pool`] whose connections bound every lock wait by `lock_timeout` (a startup parameter, so it
+/// costs no round trip). A wait that times out fails with SQLSTATE 55P03.
+pub fn pool_with_lock_timeout(
+    url: &SecretString,
+    schema: &'static str,
+    max: u32,
+    lock_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
+    let timeout = format!("{}ms", lock_timeout.as_millis().max(1));
+    Ok(PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options(url, schema)?.options([("lock_timeout", timeout.as_str())])))
+}
+
 /// Creates the schema if needed and applies the service's embedded migrations inside it.
 pub async fn migrate(
     pool: &PgPool,

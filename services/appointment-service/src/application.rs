@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use clinic_common::{
     auth::TokenVerifier,
     db,
-    outbox::{FeedSettings, feed::Producer},
+    outbox::{CommitSignal, FeedSettings, feed::Producer},
 };
 use clinic_proto::pb::appointment::v1::appointment_service_server::AppointmentServiceServer;
 use secrecy::SecretString;
@@ -51,14 +51,20 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = db::pool(
+        if settings.migrate_on_start {
+            // Its own connection: migrations may wait for locks longer than requests should.
+            let pool = db::pool(&settings.database_url, SCHEMA, 1)?;
+            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
+            pool.close().await;
+        }
+        // Every lock wait of every statement is bounded, set once per connection rather than per
+        // transaction (one round trip less per reservation).
+        let pool = db::pool_with_lock_timeout(
             &settings.database_url,
             SCHEMA,
             settings.database_max_connections,
+            settings.lock_timeout,
         )?;
-        if settings.migrate_on_start {
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-        }
         let registration = RegistrationClient::new(
             &settings.registration_url,
             settings.service_token,
@@ -69,6 +75,7 @@ impl Application {
             pool,
             registration,
             lock_timeout: settings.lock_timeout,
+            signal: CommitSignal::new(),
         });
         Ok(Self {
             listener,
@@ -96,6 +103,7 @@ impl Application {
             policy: policy(),
             verifier: self.verifier,
             feed: self.outbox,
+            signal: self.state.signal.clone(),
             drain_deadline: self.drain_deadline,
         };
         producer

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use clinic_common::{
     auth::{TokenIssuer, TokenVerifier},
     db,
-    outbox::{FeedSettings, feed::Producer},
+    outbox::{CommitSignal, FeedSettings, feed::Producer},
 };
 use clinic_proto::pb::registration::v1::registration_service_server::RegistrationServiceServer;
 use secrecy::SecretString;
@@ -61,6 +61,7 @@ impl Application {
             issuer: settings.issuer,
             access_token_ttl: settings.access_token_ttl,
             activation_token_ttl: settings.activation_token_ttl,
+            signal: CommitSignal::new(),
         });
         Ok(Self {
             listener,
@@ -88,6 +89,7 @@ impl Application {
             policy: policy(),
             verifier: self.verifier,
             feed: self.outbox,
+            signal: self.state.signal.clone(),
             drain_deadline: self.drain_deadline,
         };
         producer

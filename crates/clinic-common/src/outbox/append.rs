@@ -21,7 +21,8 @@ pub fn channel(schema: &str) -> String {
 /// Appends `event` on `conn`, which must be inside the caller's transaction. Returns the event id.
 /// `created_at` is the moment of the insert (not the transaction's start), so events written under
 /// one aggregate's row lock are ordered as the lock serialised them.
-/// The notification that wakes long-polling consumers is delivered only when that transaction commits.
+/// After the commit, call [`CommitSignal::committed`](super::CommitSignal::committed) so consumers
+/// wake at once (without it they find the event at their next poll).
 #[tracing::instrument(skip_all, fields(event_type = event.event_type), err)]
 pub async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
@@ -35,10 +36,7 @@ pub async fn append(conn: &mut PgConnection, event: NewEvent) -> Result<Uuid, sq
     .bind(event.event_type)
     .bind(&event.payload)
     .bind(telemetry::current_traceparent())
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    sqlx::query("SELECT pg_notify('outbox_' || current_schema(), '')")
-        .execute(conn)
-        .await?;
     Ok(id)
 }

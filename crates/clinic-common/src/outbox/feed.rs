@@ -15,7 +15,7 @@ use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{channel, claims};
+use super::{CommitSignal, channel, claims};
 use crate::{
     auth::{Access, AuthLayer, Policy, Role, TokenVerifier},
     db,
@@ -72,6 +72,8 @@ pub struct Producer {
     pub policy: Policy,
     pub verifier: TokenVerifier,
     pub feed: FeedSettings,
+    /// What the service's use cases call after committing events.
+    pub signal: CommitSignal,
     pub drain_deadline: Duration,
 }
 
@@ -88,6 +90,7 @@ impl Producer {
             self.schema,
             self.feed,
             self.domain,
+            self.signal,
             shutdown.child_token(),
         );
         let routes = api.add_service(OutboxFeedServer::new(feed));
@@ -108,16 +111,23 @@ pub struct OutboxFeedApi {
 }
 
 impl OutboxFeedApi {
-    /// Starts the LISTEN and purge tasks (stopped by `shutdown`) and returns the gRPC service.
+    /// Starts the LISTEN, NOTIFY and purge tasks (stopped by `shutdown`) and returns the gRPC service.
     pub fn start(
         pool: PgPool,
         schema: &'static str,
         settings: FeedSettings,
         domain: &'static str,
+        signal: CommitSignal,
         shutdown: CancellationToken,
     ) -> Self {
-        let wake = Arc::new(Notify::new());
-        // Every waiting `Pull` wakes when a producing transaction commits.
+        // Every waiting `Pull` wakes when a producing transaction commits: in this process through
+        // the signal, in other replicas through the NOTIFY the signal sends.
+        let wake = signal.local();
+        tokio::spawn(
+            signal
+                .clone()
+                .notify_other_replicas(pool.clone(), schema, shutdown.clone()),
+        );
         tokio::spawn(db::wake_on_notify(
             pool.clone(),
             channel(schema),

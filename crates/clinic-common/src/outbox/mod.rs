@@ -1,7 +1,8 @@
 //! The transactional outbox, once for every producing service.
 //!
-//! - [`append`]: write an event in the caller's transaction, plus a `NOTIFY` that PostgreSQL delivers
-//!   only if and when that transaction commits.
+//! - [`append`]: write an event in the caller's transaction.
+//! - [`CommitSignal`]: after the commit, wake this process's feed and (coalesced, outside the
+//!   transaction) `NOTIFY` the feeds of other replicas.
 //! - [`feed`]: the `clinic.outbox.v1.OutboxFeed` gRPC service: long-polling `Pull` that leases events
 //!   with `FOR UPDATE SKIP LOCKED`, `Ack`, lease expiry, and purging of delivered rows.
 //!
@@ -10,6 +11,8 @@
 mod append;
 mod claims;
 pub mod feed;
+mod signal;
 
 pub use append::{NewEvent, append, channel};
 pub use feed::{FeedSettings, OutboxFeedApi};
+pub use signal::CommitSignal;

@@ -1,95 +1,160 @@
-//! The pessimistic side: a bounded lock wait, the row lock, and the changes made while holding it.
-
-use std::time::Duration;
+//! The pessimistic side. A reservation change is ONE statement in its own (implicit) transaction, so
+//! it costs one round trip: take the patient's advisory lock, lock the appointment row
+//! (`SELECT … FOR UPDATE`; both waits bounded by the connection's `lock_timeout`), and only if the
+//! row as found allows it, change it and append the outbox event with everything its e-mail needs.
+//! The statement returns the row as found under the lock, or as changed, and which of the two it is.
+//!
+//! Why the CTEs are safe: `found` takes the row lock and, under READ COMMITTED, returns the latest
+//! committed version; `changed` joins to `found` and re-checks its conditions on that version, so a
+//! reservation that committed while we waited makes `changed` empty. The advisory lock (see
+//! `db::locks`) is a CTE joined into `found`, so it is taken before the row lock.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::appointments::columns;
-use crate::domain::{AppointmentRecord, ReservationDetails};
+use crate::domain::AppointmentRecord;
 
 pub const PATIENT_OVERLAP: &str = "appointments_patient_overlap";
 /// SQLSTATE of `lock_not_available`, raised when `lock_timeout` expires.
 pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// SQLSTATEs of a deadlock and a serialization failure: the transaction was rolled back; retry.
+pub const DEADLOCK_DETECTED: &str = "40P01";
+pub const SERIALIZATION_FAILURE: &str = "40001";
 
-/// Bounds every lock wait of the current transaction (a `SET LOCAL`, parameterised).
-#[tracing::instrument(skip_all, err)]
-pub async fn set_lock_timeout(
-    conn: &mut PgConnection,
-    timeout: Duration,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-        .bind(format!("{}ms", timeout.as_millis().max(1)))
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Patient lock, then row lock; `$1` appointment id, `$2` patient id.
+macro_rules! lock_ctes {
+    () => {
+        "WITH patient_lock AS MATERIALIZED ( \
+             SELECT pg_advisory_xact_lock(hashtextextended('patient:' || $2::text, 0))), \
+         found AS MATERIALIZED ( \
+             SELECT a.* FROM patient_lock, appointments a WHERE a.id = $1 FOR UPDATE OF a), "
+    };
 }
 
-/// `SELECT … FOR UPDATE`: waits (up to the lock timeout) for whoever holds the row.
-#[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
-pub async fn lock(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<AppointmentRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM appointments WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+/// The outbox row of the change: `$4` event id, `$5` traceparent; the payload names what the
+/// e-mail says (clinic, doctor, room, exam type, start, final price).
+macro_rules! event_cte {
+    ($event_type:literal) => {
+        concat!(
+            "event AS ( \
+             INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, traceparent, created_at) \
+             SELECT $4, 'appointment', ch.id::text, '",
+            $event_type,
+            "', jsonb_build_object( \
+                 'appointment_id', ch.id, 'patient_id', $2::uuid, \
+                 'clinic', jsonb_build_object('id', c.id, 'name', c.name, 'address', c.address, \
+                                              'city', c.city, 'time_zone', c.time_zone), \
+                 'doctor', jsonb_build_object('id', d.id, 'first_name', d.first_name, 'last_name', d.last_name), \
+                 'room', jsonb_build_object('id', r.id, 'name', r.name), \
+                 'exam_type', jsonb_build_object('id', e.id, 'name', e.name), \
+                 'starts_at', to_char(ch.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                 'duration_minutes', ch.duration_minutes, 'price_minor', ch.price_minor, \
+                 'discount_percent', ch.discount_percent, 'final_price_minor', ch.final_price_minor, \
+                 'currency', ch.currency, 'version', ch.version), \
+               $5, clock_timestamp() \
+             FROM changed ch JOIN clinics c ON c.id = ch.clinic_id JOIN doctors d ON d.id = ch.doctor_id \
+             JOIN rooms r ON r.id = ch.room_id JOIN exam_types e ON e.id = ch.exam_type_id) "
+        )
+    };
 }
 
+/// The changed row if there is one, else the row as found.
+macro_rules! outcome {
+    () => {
+        concat!(
+            "SELECT true AS changed, ",
+            columns!(),
+            " FROM changed UNION ALL SELECT false, ",
+            columns!(),
+            " FROM found WHERE NOT EXISTS (SELECT FROM changed)"
+        )
+    };
+}
+
+/// Reserve: `$3` the client's request id. Changes the row only if it is AVAILABLE and in the future.
+pub const RESERVE: &str = concat!(
+    lock_ctes!(),
+    "changed AS ( \
+         UPDATE appointments a SET status = 'RESERVED', patient_id = $2, reserved_at = now(), \
+                reservation_request_id = $3, version = a.version + 1 \
+         FROM found f WHERE a.id = f.id AND f.status = 'AVAILABLE' AND f.starts_at > now() \
+         RETURNING a.*), ",
+    event_cte!("appointment.reserved"),
+    outcome!()
+);
+
+/// Cancel: `$3` the notice in seconds. Changes the row only if `$2` holds it and it starts later
+/// than that.
+pub const CANCEL: &str = concat!(
+    lock_ctes!(),
+    "changed AS ( \
+         UPDATE appointments a SET status = 'AVAILABLE', patient_id = NULL, reserved_at = NULL, \
+                reservation_request_id = NULL, version = a.version + 1 \
+         FROM found f WHERE a.id = f.id AND f.status = 'RESERVED' AND f.patient_id = $2 \
+           AND f.starts_at > now() + $3 * interval '1 second' \
+         RETURNING a.*), ",
+    event_cte!("appointment.cancelled"),
+    outcome!()
+);
+
+/// What a reservation change found or did.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Outcome {
+    /// True when this statement changed the row (and appended the event).
+    pub changed: bool,
+    #[sqlx(flatten)]
+    pub row: AppointmentRecord,
+}
+
+/// The event a change appends: its id and the trace it continues.
+#[derive(Debug, Clone)]
+pub struct EventMeta {
+    pub id: Uuid,
+    pub traceparent: Option<String>,
+}
+
+/// `None` when the appointment does not exist.
 #[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
 pub async fn reserve(
     conn: &mut PgConnection,
     id: Uuid,
     patient_id: Uuid,
     request_id: Option<&str>,
-) -> Result<AppointmentRecord, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "UPDATE appointments SET status = 'RESERVED', patient_id = $2, reserved_at = now(), \
-         reservation_request_id = $3, version = version + 1 WHERE id = $1 RETURNING ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(patient_id)
-    .bind(request_id)
-    .fetch_one(conn)
-    .await
+    event: &EventMeta,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    sqlx::query_as(RESERVE)
+        .bind(id)
+        .bind(patient_id)
+        .bind(request_id)
+        .bind(event.id)
+        .bind(event.traceparent.as_deref())
+        .fetch_optional(conn)
+        .await
 }
 
+/// `None` when the appointment does not exist.
 #[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
-pub async fn release(conn: &mut PgConnection, id: Uuid) -> Result<AppointmentRecord, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "UPDATE appointments SET status = 'AVAILABLE', patient_id = NULL, reserved_at = NULL, \
-         reservation_request_id = NULL, version = version + 1 WHERE id = $1 RETURNING ",
-        columns!()
-    ))
-    .bind(id)
-    .fetch_one(conn)
-    .await
+pub async fn cancel(
+    conn: &mut PgConnection,
+    id: Uuid,
+    patient_id: Uuid,
+    notice: time::Duration,
+    event: &EventMeta,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    sqlx::query_as(CANCEL)
+        .bind(id)
+        .bind(patient_id)
+        .bind(notice.as_seconds_f64())
+        .bind(event.id)
+        .bind(event.traceparent.as_deref())
+        .fetch_optional(conn)
+        .await
 }
 
-/// Names for the e-mail: clinic, doctor, room, exam type.
-#[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
-pub async fn details(conn: &mut PgConnection, id: Uuid) -> Result<ReservationDetails, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT c.name AS clinic_name, c.address AS clinic_address, c.city AS clinic_city, \
-                c.time_zone AS clinic_time_zone, d.first_name AS doctor_first_name, \
-                d.last_name AS doctor_last_name, r.name AS room_name, e.name AS exam_type_name \
-         FROM appointments a \
-         JOIN clinics c ON c.id = a.clinic_id JOIN doctors d ON d.id = a.doctor_id \
-         JOIN rooms r ON r.id = a.room_id JOIN exam_types e ON e.id = a.exam_type_id \
-         WHERE a.id = $1",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await
-}
-
-/// Up to `limit` other future AVAILABLE appointments of the same clinic and exam type, nearest start first.
+/// Up to `limit` other future AVAILABLE appointments of the same clinic and exam type, nearest start
+/// first. Two index-ordered scans (the nearest after, the nearest before), so a loser of a hot race
+/// reads a few index entries, not every available appointment of the clinic.
 #[tracing::instrument(skip_all, err)]
 pub async fn alternatives(
     conn: &mut PgConnection,
@@ -97,8 +162,16 @@ pub async fn alternatives(
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM appointments \
-         WHERE clinic_id = $1 AND exam_type_id = $2 AND status = 'AVAILABLE' AND starts_at > now() AND id <> $3 \
+        "SELECT id FROM ( \
+             (SELECT id, starts_at FROM appointments \
+              WHERE clinic_id = $1 AND exam_type_id = $2 AND status = 'AVAILABLE' AND id <> $3 \
+                AND starts_at >= $4 AND starts_at > now() \
+              ORDER BY starts_at, id LIMIT $5) \
+             UNION ALL \
+             (SELECT id, starts_at FROM appointments \
+              WHERE clinic_id = $1 AND exam_type_id = $2 AND status = 'AVAILABLE' AND id <> $3 \
+                AND starts_at < $4 AND starts_at > now() \
+              ORDER BY starts_at DESC, id DESC LIMIT $5)) near \
          ORDER BY abs(extract(epoch FROM starts_at - $4)), starts_at, id LIMIT $5",
     )
     .bind(taken.clinic_id)

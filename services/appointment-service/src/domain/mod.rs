@@ -8,6 +8,4 @@ mod records;
 pub use appointment::{NewAppointment, final_price_minor};
 pub use catalog::{NewClinic, NewDoctor, NewNamed, time_zone};
 pub use currency::currency;
-pub use records::{
-    AppointmentRecord, AppointmentStatus, Clinic, Doctor, Named, ReservationDetails,
-};
+pub use records::{AppointmentRecord, AppointmentStatus, Clinic, Doctor, Named};

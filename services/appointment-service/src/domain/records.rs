@@ -77,16 +77,3 @@ pub struct Named {
     pub name: String,
     pub created_at: OffsetDateTime,
 }
-
-/// What the reservation and cancellation e-mails say, gathered in the reserving transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ReservationDetails {
-    pub clinic_name: String,
-    pub clinic_address: String,
-    pub clinic_city: String,
-    pub clinic_time_zone: String,
-    pub doctor_first_name: String,
-    pub doctor_last_name: String,
-    pub room_name: String,
-    pub exam_type_name: String,
-}

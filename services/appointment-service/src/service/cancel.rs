@@ -1,15 +1,16 @@
-//! Cancelling a reservation: the same row lock; only the holder; only more than 24 h ahead.
+//! Cancelling a reservation: the same locks, one statement; only the holder; only more than 24 h
+//! ahead. The slot is AVAILABLE again.
 
 use clinic_common::auth::Identity;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 
 use super::{
     AppState, patient_id,
-    reserve::{lock_error, lock_for_change, record},
+    reserve::{change_error, new_event},
 };
 use crate::{
-    db::reservations,
+    db::reservations::{self, Outcome},
     domain::{AppointmentRecord, AppointmentStatus},
     error::AppointmentError,
 };
@@ -23,19 +24,23 @@ pub async fn cancel(
     id: Uuid,
 ) -> Result<AppointmentRecord, AppointmentError> {
     let patient = patient_id(caller)?;
-    let (mut tx, current) = lock_for_change(state, patient, id).await?;
-    if current.status != AppointmentStatus::Reserved || current.patient_id != Some(patient) {
+    let mut conn = state.pool.acquire().await?;
+    let Outcome { changed, row } =
+        reservations::cancel(&mut conn, id, patient, CANCELLATION_NOTICE, &new_event())
+            .await
+            .map_err(change_error)?
+            .ok_or_else(|| AppointmentError::not_found("appointment"))?;
+    drop(conn);
+    if changed {
+        state.signal.committed();
+        tracing::info!(patient_id = %patient, "reservation cancelled");
+        return Ok(row);
+    }
+    if row.status != AppointmentStatus::Reserved || row.patient_id != Some(patient) {
         return Err(AppointmentError::Forbidden(
             "you do not hold this appointment",
         ));
     }
-    if current.starts_at - OffsetDateTime::now_utc() <= CANCELLATION_NOTICE {
-        return Err(AppointmentError::CancellationWindowClosed);
-    }
-    let released = reservations::release(&mut tx, id)
-        .await
-        .map_err(lock_error)?;
-    record(tx, &released, patient, "appointment.cancelled").await?;
-    tracing::info!(patient_id = %patient, "reservation cancelled");
-    Ok(released)
+    // Held by the caller but not changed: too close to the start.
+    Err(AppointmentError::CancellationWindowClosed)
 }

@@ -9,7 +9,10 @@ pub mod schedule;
 
 use std::time::Duration;
 
-use clinic_common::auth::{Identity, Role};
+use clinic_common::{
+    auth::{Identity, Role},
+    outbox::CommitSignal,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -19,12 +22,11 @@ use crate::{error::AppointmentError, registration_client::RegistrationClient};
 pub struct AppState {
     pub pool: PgPool,
     pub registration: RegistrationClient,
-    /// Longest wait for an appointment's row lock.
+    /// Longest wait for any lock (set on every pooled connection).
     pub lock_timeout: Duration,
+    /// Called after every commit that appended outbox events.
+    pub signal: CommitSignal,
 }
-
-/// The aggregate type of appointment events.
-const AGGREGATE: &str = "appointment";
 
 /// The caller must be this clinic's admin.
 pub fn ensure_clinic_admin(caller: &Identity, clinic_id: Uuid) -> Result<(), AppointmentError> {

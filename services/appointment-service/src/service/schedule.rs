@@ -7,7 +7,7 @@ use clinic_common::{
 };
 use uuid::Uuid;
 
-use super::{AppState, catalog::Page, ensure_clinic_admin};
+use super::{AppState, catalog::Page, ensure_clinic_admin, reserve::lock_error};
 use crate::{
     db::{
         appointments::{self, AvailableFilter},
@@ -32,7 +32,8 @@ pub async fn create(
         &mut tx,
         &[LockKey::Doctor(new.doctor_id), LockKey::Room(new.room_id)],
     )
-    .await?;
+    .await
+    .map_err(lock_error)?;
     let err = match appointments::insert(&mut tx, Uuid::now_v7(), &new).await {
         Ok(record) => {
             tx.commit().await?;
@@ -60,7 +61,7 @@ pub async fn create(
         Some(appointments::ROOM_FKEY) => AppointmentError::not_found("room"),
         Some(appointments::EXAM_TYPE_FKEY) => AppointmentError::not_found("exam type"),
         Some(appointments::CLINIC_FKEY) => AppointmentError::not_found("clinic"),
-        _ => err.into(),
+        _ => lock_error(err),
     })
 }
 

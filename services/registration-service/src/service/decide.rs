@@ -76,6 +76,7 @@ pub async fn approve(
     };
     outbox::append(&mut tx, event).await?;
     tx.commit().await?;
+    state.signal.committed();
     tracing::info!(patient_id = %patient_id, "registration approved");
     Ok((record, patient_id))
 }
@@ -111,6 +112,7 @@ pub async fn reject(
     };
     outbox::append(&mut tx, event).await?;
     tx.commit().await?;
+    state.signal.committed();
     tracing::info!("registration rejected");
     Ok(record)
 }

@@ -9,7 +9,7 @@ pub mod submit;
 
 use std::time::Duration;
 
-use clinic_common::auth::TokenIssuer;
+use clinic_common::{auth::TokenIssuer, outbox::CommitSignal};
 use sqlx::PgPool;
 
 /// What the use cases need, shared by every RPC.
@@ -19,4 +19,6 @@ pub struct AppState {
     pub issuer: TokenIssuer,
     pub access_token_ttl: Duration,
     pub activation_token_ttl: Duration,
+    /// Called after every commit that appended outbox events.
+    pub signal: CommitSignal,
 }

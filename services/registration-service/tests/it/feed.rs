@@ -1,16 +1,19 @@
 //! The outbox feed served by registration-service: leases, acks, redelivery, out-of-order commits.
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
 
 use clinic_common::{
     auth::Role,
-    outbox::{NewEvent, append},
+    outbox::{FeedSettings, NewEvent, append},
     testing::{bearer, error_info},
 };
 use clinic_proto::pb::outbox::v1::{self as pb, outbox_feed_client::OutboxFeedClient};
 use tonic::{Code, transport::Channel};
 
-use crate::helpers::{TestApp, approve, form, spawn_app};
+use crate::helpers::{TestApp, approve, form, spawn_app, spawn_replicas_with_feed};
 
 async fn feed(app: &TestApp) -> (OutboxFeedClient<Channel>, String) {
     let channel = Channel::from_shared(format!("http://{}", app.addr))
@@ -221,4 +224,43 @@ async fn only_service_tokens_may_pull_and_bad_arguments_are_typed() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+/// The producer notifies after commit, outside the transaction; a `Pull` parked on another replica
+/// must still wake at once. Its poll fallback is set far beyond the test's limit, so only the
+/// notification can wake it in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_parked_on_one_replica_wakes_when_a_decision_commits_on_the_other() {
+    let slow_poll = FeedSettings {
+        poll_fallback: Duration::from_secs(60),
+        ..FeedSettings::default()
+    };
+    let (a, b) = spawn_replicas_with_feed(slow_poll).await;
+    let admin = a.admin(1).await;
+    let req = a.submit(form()).await;
+    let (mut feed_b, token) = feed(&b).await;
+    let parked = tokio::spawn(async move {
+        let started = Instant::now();
+        let events = feed_b
+            .pull(pull(&token, 10, 20_000))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        (started.elapsed(), events)
+    });
+
+    a.client()
+        .await
+        .approve_registration_request(approve(&req.id, 1, &admin.token))
+        .await
+        .unwrap();
+
+    let (waited, events) = parked.await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].aggregate_id, req.id);
+    assert!(
+        waited < Duration::from_secs(5),
+        "the parked pull woke only after {waited:?}"
+    );
 }

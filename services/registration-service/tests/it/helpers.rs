@@ -2,6 +2,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use clinic_common::{
     auth::Role,
+    outbox::FeedSettings,
     testing::{Running, TestDb, TestKeys, bearer},
 };
 use clinic_proto::pb::registration::v1::{
@@ -37,10 +38,23 @@ pub async fn spawn_app() -> TestApp {
     spawn_on(db, keys).await
 }
 
+/// Two replicas on one database whose outbox feeds use `feed`.
+pub async fn spawn_replicas_with_feed(feed: FeedSettings) -> (TestApp, TestApp) {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let a = spawn_on_with(db.clone(), keys.clone(), feed.clone()).await;
+    let b = spawn_on_with(db, keys, feed).await;
+    (a, b)
+}
+
 async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
-    let server =
-        registration_service::testing::start(registration_service::testing::settings(&db, &keys))
-            .await;
+    spawn_on_with(db, keys, FeedSettings::default()).await
+}
+
+async fn spawn_on_with(db: Arc<TestDb>, keys: Arc<TestKeys>, feed: FeedSettings) -> TestApp {
+    let mut settings = registration_service::testing::settings(&db, &keys);
+    settings.outbox = feed;
+    let server = registration_service::testing::start(settings).await;
     let pool = db.pool(SCHEMA).await;
     TestApp {
         addr: server.addr,
