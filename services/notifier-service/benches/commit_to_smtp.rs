@@ -1,18 +1,15 @@
 //! Commit → SMTP-accepted latency of the whole pipeline, measured, not asserted.
 //!
 //! Runs registration-, appointment- and notifier-service in-process against real PostgreSQL
-//! (`DATABASE_URL` or a throwaway cluster) and aiosmtpd on loopback; approves EVENTS registration
-//! requests one after another and, for each, takes the time from the approval RPC returning (its
-//! transaction has committed) to the SMTP server writing the message (file mtime in its Maildir).
+//! (`DATABASE_URL` or a throwaway cluster) and the tests' SMTP server on loopback; approves EVENTS
+//! registration requests one after another and, for each, takes the time from the approval RPC
+//! returning (its transaction has committed) to the SMTP server storing the message.
 //!
 //!     cargo bench -p notifier-service --bench commit_to_smtp        # EVENTS=200 by default
 
 #[path = "../tests/it/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
-#[path = "../tests/it/smtp.rs"]
-#[allow(dead_code)]
-mod smtp;
 
 use std::{
     collections::HashMap,
@@ -40,7 +37,8 @@ async fn main() {
         .approve_registration_request(p.approve(&warm.id, &admin.token))
         .await
         .unwrap();
-    p.smtp.wait_for(1, Duration::from_secs(30)).await;
+    let warmed = p.smtp.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(warmed.len(), 1);
 
     let mut committed: HashMap<String, SystemTime> = HashMap::new();
     for r in &requests {
@@ -53,6 +51,7 @@ async fn main() {
         committed.insert(message_id(event), at);
     }
     let mails = p.smtp.wait_for(events + 1, Duration::from_secs(120)).await;
+    assert_eq!(mails.len(), events + 1, "no e-mail twice");
     let mut latencies: Vec<Duration> = mails
         .iter()
         .filter_map(|m| {

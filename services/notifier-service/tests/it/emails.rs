@@ -6,16 +6,13 @@ use std::{
 
 use clinic_common::{
     outbox::{NewEvent, append},
-    testing::bearer,
+    testing::{Mail, bearer},
 };
 use clinic_proto::pb::{notifier::v1 as pb, registration::v1 as reg};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use crate::{
-    helpers::{ACTIVATION_URL, Knobs, Pipeline, message_id, spawn_pipeline},
-    smtp::Mail,
-};
+use crate::helpers::{ACTIVATION_URL, Knobs, Pipeline, message_id, spawn_pipeline};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -164,11 +161,13 @@ async fn an_event_committed_after_later_ones_is_still_mailed() {
         .approve_registration_request(p.approve(&r.id, &admin.token))
         .await
         .unwrap();
-    p.smtp.wait_for(1, WAIT).await;
+    let before = p.smtp.wait_for(1, WAIT).await;
+    assert_eq!(before.len(), 1, "the uncommitted event is not mailed");
 
     slow.commit().await.unwrap();
 
     let mails = p.smtp.wait_for(2, WAIT).await;
+    assert_eq!(mails.len(), 2, "each event mailed once");
     let late_mail = mails
         .iter()
         .find(|m| m.message_id == message_id(late))

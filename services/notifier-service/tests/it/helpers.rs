@@ -2,7 +2,7 @@ use std::{sync::Arc, time::Duration};
 
 use clinic_common::{
     auth::Role,
-    testing::{Running, TestDb, TestKeys, bearer},
+    testing::{Running, SmtpServer, TestDb, TestKeys, bearer},
 };
 use clinic_proto::pb::{
     notifier::v1::notifier_service_client::NotifierServiceClient,
@@ -20,8 +20,6 @@ use notifier_service::{
 use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
-
-use crate::smtp::SmtpServer;
 
 pub const ACTIVATION_URL: &str = "https://clinic.example/activate";
 

