@@ -48,7 +48,7 @@ macro_rules! event_cte {
                  'doctor', jsonb_build_object('id', d.id, 'first_name', d.first_name, 'last_name', d.last_name), \
                  'room', jsonb_build_object('id', r.id, 'name', r.name), \
                  'exam_type', jsonb_build_object('id', e.id, 'name', e.name), \
-                 'starts_at', to_char(ch.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                 'starts_at', (to_json(ch.starts_at AT TIME ZONE 'UTC') #>> '{}') || 'Z', \
                  'duration_minutes', ch.duration_minutes, 'price_minor', ch.price_minor, \
                  'discount_percent', ch.discount_percent, 'final_price_minor', ch.final_price_minor, \
                  'currency', ch.currency, 'version', ch.version), \
@@ -181,4 +181,43 @@ pub async fn alternatives(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// `RESERVE` as pgbench replays it in `bench/reserve_service.sql`: the same statement, with the
+/// appointment picked by number, the client as the patient and a fresh event id.
+pub fn reserve_for_pgbench() -> String {
+    let sql = RESERVE
+        .replace("$5", "NULL::text")
+        .replace("$4", "gen_random_uuid()")
+        .replace("$3", "NULL::text")
+        .replace("$2", "md5(:client_id::text)::uuid")
+        .replace("$1", "(SELECT id FROM bench_ids WHERE n = :n)");
+    format!(
+        "-- GENERATED from RESERVE in services/appointment-service/src/db/reservations.rs by the test\n\
+         -- `the_pgbench_replay_is_the_statement_the_service_runs` (BLESS=1 rewrites it): the one statement\n\
+         -- a reservation runs, replayed by pgbench on the same database (search_path=appointment, -M prepared).\n\
+         \\set n random(1, :slots)\n{sql};\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reserve_for_pgbench;
+
+    #[test]
+    fn the_pgbench_replay_is_the_statement_the_service_runs() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../bench/reserve_service.sql"
+        );
+        let script = reserve_for_pgbench();
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(path, &script).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == script,
+            "{path} is not the statement the service runs; rerun this test with BLESS=1"
+        );
+    }
 }

@@ -42,7 +42,6 @@ impl std::fmt::Debug for SmtpPool {
 
 impl SmtpPool {
     pub fn new(settings: SmtpSettings) -> Self {
-
         Self {
             settings,
             hello: ClientId::default(),
@@ -52,11 +51,7 @@ impl SmtpPool {
 
     /// Sends one message; Ok means the server accepted it. The whole exchange is bounded by the
     /// configured timeout.
-    pub async fn send(
-        &self,
-        envelope: &Envelope,
-        message: &[u8],
-    ) -> Result<(), SendError> {
+    pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
         let timeout = self.settings.timeout;
         let attempt = async {
             let mut conn = match self.reusable().await {
@@ -103,8 +98,8 @@ impl SmtpPool {
             .await
             .map_err(SendError::Connect)?;
         stream.set_nodelay(true).map_err(SendError::Connect)?;
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-            .await?;
+        let mut conn =
+            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?;
         if s.tls == TlsMode::Starttls {
             conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello)
                 .await?;

@@ -48,7 +48,7 @@ impl Mailer {
         }
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?
             .port(s.port)
-        .timeout(Some(s.timeout));
+            .timeout(Some(s.timeout));
         if let (Some(user), Some(pass)) = (&s.username, &s.password) {
             builder = builder.credentials(Credentials::new(
                 user.clone(),

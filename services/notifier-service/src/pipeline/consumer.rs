@@ -45,7 +45,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let channel = match Channel::from_shared(source.url.clone()) {
-        Ok(c) => c.connect_timeout(Duration::from_secs(2))
+        Ok(c) => c
+            .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .connect_lazy(),
         Err(e) => {

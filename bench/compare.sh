@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The services against the database's own limit, in one run on one database: loads a scratch database
+# (bench/seed.sql), starts release builds of the three services, runs `clinicctl bench` scenarios and
+# pgbench at the same concurrency (the exact SQL the service runs, and the least SQL the work needs),
+# and prints throughput, latency percentiles and the ratios. Also RSS of each service, idle and loaded.
+#
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/compare.sh           # ~5 minutes
+#   DATABASE_URL=… bench/compare.sh --short   # seconds; checks correctness only (CI runs this)
+#
+# Every scenario's exit code is checked: zero unexpected errors, exactly one winner per raced
+# appointment or request (read back from the service). Timing is reported, never asserted.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+: "${DATABASE_URL:?set DATABASE_URL to a server where this may CREATE DATABASE}"
+mode=full
+[ "${1:-}" = "--short" ] && mode=short
+if [ "$mode" = short ]; then
+  appointments=${APPOINTMENTS:-20000} requests=${REQUESTS:-30000} warmup=1 duration=${DURATION:-2}
+else
+  appointments=${APPOINTMENTS:-1000000} requests=${REQUESTS:-200000} warmup=3 duration=${DURATION:-20}
+fi
+patients=64
+password="bench password 1"
+port_base=${BENCH_PORT_BASE:-56050}
+reg_addr=127.0.0.1:$((port_base + 1)) appt_addr=127.0.0.1:$((port_base + 2)) notifier_addr=127.0.0.1:$((port_base + 3))
+
+work=$(mktemp -d)
+db="clinic_bench_$$"
+url="${DATABASE_URL%/*}/$db"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+log() { printf '== %s\n' "$*" >&2; }
+
+log "release build"
+cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" \
+  -p registration-service -p appointment-service -p notifier-service -p clinicctl
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
+
+log "scratch database $db: migrations and seed ($appointments appointments, $requests pending requests)"
+psql -q "$DATABASE_URL" -c "CREATE DATABASE $db"
+export DATABASE_URL="$url"
+"$bin/registration-service" gen-keypair --out-dir "$work/keys" >/dev/null
+export JWT_PRIVATE_KEY_FILE="$work/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$work/keys/jwt_public.pem"
+for s in registration-service appointment-service notifier-service; do "$bin/$s" migrate 2>/dev/null; done
+printf '%s\n' "$password" | "$bin/registration-service" create-admin \
+  --email bench-admin@bench.local --first-name Bench --last-name Admin >/dev/null
+psql -q "$url" -v appointments="$appointments" -v patients="$patients" -v requests="$requests" \
+  -f "$root/bench/seed.sql"
+slots=$(psql -tAq "$url" -c "SELECT count(*) FROM appointment.bench_ids")
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.1; done; echo "no server on $1" >&2; exit 1; }
+log "starting the services (release)"
+LISTEN_ADDR=$reg_addr RUST_LOG=warn "$bin/registration-service" serve >"$work/registration.log" 2>&1 &
+pids+=($!); reg_pid=$!
+wait_port "$reg_addr"
+"$bin/registration-service" mint-service-token --name appointment-service >"$work/appointment.token"
+"$bin/registration-service" mint-service-token --name notifier-service >"$work/notifier.token"
+LISTEN_ADDR=$appt_addr REGISTRATION_URL="http://$reg_addr" SERVICE_TOKEN_FILE="$work/appointment.token" \
+  RUST_LOG=warn "$bin/appointment-service" serve >"$work/appointment.log" 2>&1 &
+pids+=($!); appt_pid=$!
+LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
+  SERVICE_TOKEN_FILE="$work/notifier.token" EML_DIR="$work/mail" RUST_LOG=warn \
+  "$bin/notifier-service" serve >"$work/notifier.log" 2>&1 &
+pids+=($!); notifier_pid=$!
+wait_port "$appt_addr"
+wait_port "$notifier_addr"
+export CLINIC_REGISTRATION_URL="http://$reg_addr" CLINIC_APPOINTMENT_URL="http://$appt_addr"
+
+rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+rss_idle="registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
+
+failures=0
+results=()
+json_field() { grep -o "\"$2\": [0-9.e+-]*" "$1" | head -1 | awk '{print $2}'; }
+json_ms() { grep -A5 '"latency_ms"' "$1" | grep -o "\"$2\": [0-9.]*" | awk '{print $2}'; }
+
+# service <scenario> <clients>: runs clinicctl bench, keeps its JSON, prints "tps p50 p99 max".
+service() {
+  local out="$work/$1-$2.json"
+  if ! "$bin/clinicctl" bench "$1" -c "$2" --warmup "$warmup" --duration "$duration" --json >"$out"; then
+    failures=$((failures + 1))
+    log "FAILED: clinicctl bench $1 -c $2"; cat "$out" >&2
+  fi
+  echo "$(json_field "$out" throughput_per_second) $(json_ms "$out" p50) $(json_ms "$out" p99) $(json_ms "$out" max)"
+}
+
+# pgbench_run <script> <clients> <protocol> <schema>: prints "tps p50 p99 max" (latency in ms, from
+# the per-transaction log).
+pgbench_run() {
+  local script=$1 clients=$2 protocol=$3 schema=$4 logs="$work/pgbench-$RANDOM"
+  mkdir -p "$logs"
+  local threads=$((clients < 2 ? 1 : 2))
+  PGOPTIONS="-c search_path=$schema" pgbench -n -M "$protocol" -c "$clients" -j "$threads" \
+    -T "$warmup" -D slots="$slots" -f "$script" "$url" >/dev/null 2>&1 || true
+  local out
+  if ! out=$(PGOPTIONS="-c search_path=$schema" pgbench -n -M "$protocol" -c "$clients" -j "$threads" \
+      -T "$duration" -D slots="$slots" -l --log-prefix="$logs/tx" -f "$script" "$url" 2>&1); then
+    failures=$((failures + 1)); log "FAILED: pgbench $script"; echo "$out" >&2
+  fi
+  local tps
+  tps=$(echo "$out" | awk '/^tps = / {print $3; exit}')
+  cat "$logs"/tx* 2>/dev/null | awk '{print $3}' | sort -n | awk -v tps="$tps" '
+    { v[NR] = $1 } END { if (NR == 0) { print tps, 0, 0, 0; exit }
+      printf "%s %.2f %.2f %.2f\n", tps, v[int(NR*0.5)+1]/1000, v[int(NR*0.99) < NR ? int(NR*0.99)+1 : NR]/1000, v[NR]/1000 }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+row() { results+=("$(printf '%-34s %5s  %8.0f %7.2f %7.2f %8.2f' "$1" "$2" $3)"); }
+
+log "reserve, 1 client"
+s=$(service reserve-distinct 1); row "service ReserveAppointment" 1 "$s"
+p=$(pgbench_run "$root/bench/reserve_service.sql" 1 prepared appointment); row "pgbench, the service's SQL" 1 "$p"
+m=$(pgbench_run "$root/bench/reserve_min.sql" 1 simple public); row "pgbench, least SQL (reserve_min)" 1 "$m"
+r1=("$(ratio "${s%% *}" "${p%% *}")" "$(ratio "${s%% *}" "${m%% *}")")
+lat1=$(awk -v s="$(echo "$s" | awk '{print $2}')" -v p="$(echo "$p" | awk '{print $2}')" 'BEGIN { if (p > 0) printf "%.2f", s / p; else print "-" }')
+
+log "reserve-distinct, 16 clients"
+s=$(service reserve-distinct 16); row "service ReserveAppointment" 16 "$s"
+p=$(pgbench_run "$root/bench/reserve_service.sql" 16 prepared appointment); row "pgbench, the service's SQL" 16 "$p"
+m=$(pgbench_run "$root/bench/reserve_min.sql" 16 simple public); row "pgbench, least SQL (reserve_min)" 16 "$m"
+r16=("$(ratio "${s%% *}" "${p%% *}")" "$(ratio "${s%% *}" "${m%% *}")")
+rss_loaded="registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
+
+log "approve-throughput, 16 clients"
+s=$(service approve-throughput 16); row "service ApproveRegistrationRequest" 16 "$s"
+# pgbench takes the requests after the last one the service decided.
+psql -q "$url" -c "SELECT setval('registration.bench_request_seq', (SELECT max(b.n) FROM registration.bench_requests b
+  JOIN registration.registration_requests r ON r.id = b.id WHERE r.status <> 'PENDING'))" >/dev/null
+m=$(pgbench_run "$root/bench/approve_min.sql" 16 simple public); row "pgbench, least SQL (approve_min)" 16 "$m"
+ra=("$(ratio "${s%% *}" "${m%% *}")")
+
+log "reserve-hot (64 patients per appointment), decide-race (16 admins per request)"
+s=$(service reserve-hot 64); row "service reserve-hot (calls)" 64 "$s"
+s=$(service decide-race 16); row "service decide-race (calls)" 16 "$s"
+log "list-available (while reservations run), mixed"
+s=$(service list-available 16); row "service ListAvailableAppointments" 16 "$s"
+s=$(service mixed 16); row "service mixed (70% list, 30% reserve)" 16 "$s"
+
+echo
+echo "$(uname -n), $(nproc) cores, PostgreSQL $(psql -tAq "$url" -c 'SHOW server_version'); $slots appointments; ${duration}s measured after ${warmup}s warm-up"
+printf '%-34s %5s  %8s %7s %7s %8s\n' "measure" "conc" "tps" "p50 ms" "p99 ms" "max ms"
+printf '%s\n' "${results[@]}"
+echo
+echo "ratios (service / pgbench, same run): 1 client: ${r1[0]}x same SQL, ${r1[1]}x least SQL; p50 latency ${lat1}x pgbench's"
+echo "                                      16 clients: ${r16[0]}x same SQL, ${r16[1]}x least SQL; approve: ${ra[0]}x least SQL"
+echo "RSS idle: $rss_idle"
+echo "RSS after reserve load: $rss_loaded; at the end: registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
+if [ "$failures" -gt 0 ]; then
+  echo "$failures check(s) failed (see above)" >&2
+  exit 1
+fi
