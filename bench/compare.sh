@@ -4,14 +4,15 @@
 # pgbench at the same concurrency (the exact SQL the service runs, and the least SQL the work needs),
 # and prints throughput, latency percentiles and the ratios. Also RSS of each service, idle and loaded.
 #
-#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/compare.sh           # ~5 minutes
-#   DATABASE_URL=… bench/compare.sh --short   # seconds; checks correctness only (CI runs this)
+#   bench/compare.sh           # ~5 minutes; DATABASE_URL if set (may CREATE DATABASE), else a throwaway cluster
+#   bench/compare.sh --short   # about a minute; checks correctness only (CI runs this)
 #
 # Every scenario's exit code is checked: zero unexpected errors, exactly one winner per raced
 # appointment or request (read back from the service). Timing is reported, never asserted.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-: "${DATABASE_URL:?set DATABASE_URL to a server where this may CREATE DATABASE}"
+# shellcheck source=deploy/local/pg.sh
+. "$root/deploy/local/pg.sh"
 mode=full
 [ "${1:-}" = "--short" ] && mode=short
 if [ "$mode" = short ]; then
@@ -25,17 +26,27 @@ port_base=${BENCH_PORT_BASE:-56050}
 reg_addr=127.0.0.1:$((port_base + 1)) appt_addr=127.0.0.1:$((port_base + 2)) notifier_addr=127.0.0.1:$((port_base + 3))
 
 work=$(mktemp -d)
-db="clinic_bench_$$"
-url="${DATABASE_URL%/*}/$db"
+chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  [ -n "${url:-}" ] && psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  stop_throwaway_pg
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 log() { printf '== %s\n' "$*" >&2; }
+
+# The database: $DATABASE_URL (a server where this may CREATE DATABASE), else a throwaway cluster.
+use_pg_bin
+if [ -z "${DATABASE_URL:-}" ]; then
+  log "no DATABASE_URL: starting a throwaway PostgreSQL"
+  start_throwaway_pg "$work/pg" "$((port_base + 9))"
+fi
+admin_url=$DATABASE_URL
+db="clinic_bench_$$"
+url="${DATABASE_URL%/*}/$db"
 
 log "release build"
 cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" \
@@ -43,7 +54,7 @@ cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" \
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 log "scratch database $db: migrations and seed ($appointments appointments, $requests pending requests)"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE $db"
+psql -q "$admin_url" -c "CREATE DATABASE $db"
 export DATABASE_URL="$url"
 "$bin/registration-service" gen-keypair --out-dir "$work/keys" >/dev/null
 export JWT_PRIVATE_KEY_FILE="$work/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$work/keys/jwt_public.pem"

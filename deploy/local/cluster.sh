@@ -12,10 +12,12 @@ notifier_addr=${NOTIFIER_ADDR:-127.0.0.1:50053}
 admin_email=${DEMO_ADMIN_EMAIL:-admin@clinic.local}
 admin_password=${DEMO_ADMIN_PASSWORD:-demo admin password 1}
 mkdir -p "$state"
+# shellcheck source=deploy/local/pg.sh
+. "$root/deploy/local/pg.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "${pg_data:-}" ]; then $as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true; fi
+  stop_throwaway_pg
 }
 trap cleanup EXIT INT TERM
 
@@ -24,14 +26,7 @@ cargo build --quiet --manifest-path "$root/Cargo.toml" -p registration-service -
 bin="$root/target/debug"
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  pg_bin=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
-  [ -x "$pg_bin/initdb" ] || { echo "no PostgreSQL binaries: install postgresql or set DATABASE_URL" >&2; exit 1; }
-  pg_dir="$state/pg"; pg_data="$pg_dir/data"; port=${PG_PORT:-55432}
-  as_pg=""; if [ "$(id -u)" = 0 ]; then as_pg="runuser -u postgres --"; mkdir -p "$pg_dir"; chown postgres "$pg_dir"; fi
-  [ -d "$pg_data" ] || $as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >/dev/null
-  $as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/log" -w \
-    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  start_throwaway_pg "$state/pg" "${PG_PORT:-55432}"
 fi
 echo "database: ${DATABASE_URL%%\?*}" | sed -E 's#//[^@]*@#//***@#'
 
