@@ -93,9 +93,11 @@ pub struct AvailableFilter {
     pub to: Option<OffsetDateTime>,
 }
 
-/// Future AVAILABLE appointments by (starts_at, id) after the cursor. The cursor condition is a plain
-/// row comparison (no `IS NULL OR`), so even a generic prepared plan uses it as an index bound and a
-/// deep page costs the same as the first.
+/// Future AVAILABLE appointments by (starts_at, id) after the cursor. Every lower bound — now, the
+/// `from` filter, the cursor — is folded into one row comparison computed here, and the upper bound is a
+/// plain comparison, so even a generic prepared plan starts and stops the index scan at the bounds and
+/// a page far ahead costs the same as the first (an `IS NULL OR` bound is only a filter: measured,
+/// pages half a year ahead took 60 ms at a million appointments).
 #[tracing::instrument(skip_all, err)]
 pub async fn list_available(
     conn: &mut PgConnection,
@@ -103,7 +105,16 @@ pub async fn list_available(
     after: Option<(OffsetDateTime, Uuid)>,
     limit: i64,
 ) -> Result<Vec<AppointmentRecord>, sqlx::Error> {
-    let (after_at, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+    // `(t, nil)` as an exclusive bound admits every row starting at `t` (no id is nil).
+    let floor = [
+        Some((OffsetDateTime::now_utc(), Uuid::nil())),
+        f.from.map(|t| (t, Uuid::nil())),
+        after,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .expect("now is always a bound");
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -111,18 +122,15 @@ pub async fn list_available(
          WHERE status = 'AVAILABLE' AND starts_at > now() \
            AND ($1::uuid IS NULL OR clinic_id = $1) \
            AND ($2::uuid IS NULL OR exam_type_id = $2) \
-           AND ($3::timestamptz IS NULL OR starts_at >= $3) \
-           AND ($4::timestamptz IS NULL OR starts_at < $4) \
-           AND (starts_at, id) > (COALESCE($5::timestamptz, '-infinity'), \
-                                  COALESCE($6::uuid, '00000000-0000-0000-0000-000000000000')) \
-         ORDER BY starts_at, id LIMIT $7"
+           AND (starts_at, id) > ($3, $4) \
+           AND starts_at < COALESCE($5::timestamptz, 'infinity') \
+         ORDER BY starts_at, id LIMIT $6"
     ))
     .bind(f.clinic_id)
     .bind(f.exam_type_id)
-    .bind(f.from)
+    .bind(floor.0)
+    .bind(floor.1)
     .bind(f.to)
-    .bind(after_at)
-    .bind(after_id)
     .bind(limit)
     .fetch_all(conn)
     .await

@@ -1,24 +1,5 @@
 use sqlx::PgConnection;
-use time::OffsetDateTime;
 use uuid::Uuid;
-
-#[tracing::instrument(skip_all, fields(account_id = %account_id), err)]
-pub async fn insert(
-    conn: &mut PgConnection,
-    token_hash: &[u8],
-    account_id: Uuid,
-    expires_at: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO activation_tokens (token_hash, account_id, expires_at) VALUES ($1, $2, $3)",
-    )
-    .bind(token_hash)
-    .bind(account_id)
-    .bind(expires_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
 
 /// Marks the token used if it is unused and unexpired (a compare-and-swap, so it works once even when
 /// two activations race). Returns the account it activates.

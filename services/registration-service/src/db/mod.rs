@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activation_tokens;
+pub mod approval;
 pub mod requests;
 
 /// The schema this service owns.

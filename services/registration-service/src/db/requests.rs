@@ -74,36 +74,7 @@ pub async fn get(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(request_id = %id), err)]
-pub async fn password_hash(conn: &mut PgConnection, id: Uuid) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM registration_requests WHERE id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await
-}
-
-/// The compare-and-swap of approval: matches only the version the admin saw, and only while pending.
-#[tracing::instrument(skip_all, fields(request_id = %id, expected_version), err)]
-pub async fn try_approve(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected_version: i64,
-    admin: Uuid,
-) -> Result<Option<RegistrationRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "UPDATE registration_requests \
-         SET status = 'APPROVED', version = version + 1, decided_by = $3, decided_at = now() \
-         WHERE id = $1 AND version = $2 AND status = 'PENDING' RETURNING ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(expected_version)
-    .bind(admin)
-    .fetch_optional(conn)
-    .await
-}
-
-/// The compare-and-swap of rejection; the same guard as approval.
+/// The compare-and-swap of rejection; the same guard as approval (`db::approval`).
 #[tracing::instrument(skip_all, fields(request_id = %id, expected_version), err)]
 pub async fn try_reject(
     conn: &mut PgConnection,

@@ -4,6 +4,7 @@
 use clinic_common::{
     error::violated_constraint,
     outbox::{self, NewEvent},
+    telemetry,
 };
 use serde_json::json;
 use sqlx::PgConnection;
@@ -12,17 +13,21 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::{
-    db::{accounts, activation_tokens, requests},
-    domain::{AccountStatus, RegistrationRecord, RejectionReason, RequestStatus},
+    db::{
+        accounts,
+        approval::{self, Approval},
+        requests,
+    },
+    domain::{RegistrationRecord, RejectionReason, RequestStatus},
     error::RegistrationError,
     secrets::new_activation_token,
 };
-use clinic_common::auth::Role;
 
 const AGGREGATE: &str = "registration_request";
 
 /// Approves; the winner creates the patient account (awaiting activation), its activation token and
-/// the `registration.approved` event, all in one transaction. Returns the request and the patient id.
+/// the `registration.approved` event, all in one statement (`db::approval`). Returns the request and
+/// the patient id.
 #[tracing::instrument(skip_all, fields(request_id = %id, expected_version, admin = %admin), err(level = "info"))]
 pub async fn approve(
     state: &AppState,
@@ -30,52 +35,31 @@ pub async fn approve(
     expected_version: i64,
     admin: Uuid,
 ) -> Result<(RegistrationRecord, Uuid), RegistrationError> {
-    let mut tx = state.pool.begin().await?;
-    let Some(record) = requests::try_approve(&mut tx, id, expected_version, admin).await? else {
-        return Err(explain_no_match(&mut tx, id).await?);
-    };
-    let password_hash = requests::password_hash(&mut tx, id).await?;
     let patient_id = Uuid::now_v7();
-    let account = accounts::NewAccount {
-        id: patient_id,
-        email: &record.email,
-        password_hash: &password_hash,
-        role: Role::Patient,
-        clinic_id: None,
-        first_name: &record.first_name,
-        last_name: &record.last_name,
-        insurance_number: Some(&record.insurance_number),
-        registration_request_id: Some(id),
-        status: AccountStatus::AwaitingActivation,
+    let (token, token_hash) = new_activation_token();
+    let approval = Approval {
+        request_id: id,
+        expected_version,
+        admin,
+        patient_id,
+        token: &token,
+        token_hash: &token_hash,
+        token_expires_at: OffsetDateTime::now_utc() + state.activation_token_ttl,
+        event_id: Uuid::now_v7(),
+        traceparent: telemetry::current_traceparent(),
     };
-    accounts::insert(&mut tx, &account)
-        .await
-        .map_err(|e| match violated_constraint(&e) {
+    let mut conn = state.pool.acquire().await?;
+    let approved = approval::approve(&mut conn, &approval).await.map_err(|e| {
+        match violated_constraint(&e) {
             Some(accounts::EMAIL_KEY) => RegistrationError::EmailTaken,
             Some(accounts::INSURANCE_KEY) => RegistrationError::InsuranceNumberTaken,
             _ => e.into(),
-        })?;
-    let (token, token_hash) = new_activation_token();
-    let expires_at = OffsetDateTime::now_utc() + state.activation_token_ttl;
-    activation_tokens::insert(&mut tx, &token_hash, patient_id, expires_at).await?;
-    let event = NewEvent {
-        aggregate_type: AGGREGATE,
-        aggregate_id: id.to_string(),
-        event_type: "registration.approved",
-        payload: json!({
-            "request_id": id,
-            "patient_id": patient_id,
-            "email": record.email,
-            "first_name": record.first_name,
-            "last_name": record.last_name,
-            "activation_token": token,
-            "activation_expires_at": rfc3339(expires_at),
-            "decided_by": admin,
-            "decided_at": record.decided_at.map(rfc3339),
-        }),
+        }
+    })?;
+    let Some(record) = approved else {
+        return Err(explain_no_match(&mut conn, id).await?);
     };
-    outbox::append(&mut tx, event).await?;
-    tx.commit().await?;
+    drop(conn);
     state.signal.committed();
     tracing::info!(patient_id = %patient_id, "registration approved");
     Ok((record, patient_id))
