@@ -97,12 +97,20 @@ json_ms() { grep -A5 '"latency_ms"' "$1" | grep -o "\"$2\": [0-9.]*" | awk '{pri
 # service <scenario> <clients>: runs clinicctl bench, keeps its JSON, prints "tps p50 p99 max".
 service() {
   local out="$work/$1-$2.json"
-  if ! "$bin/clinicctl" bench "$1" -c "$2" --warmup "$warmup" --duration "$duration" --json >"$out"; then
+  if ! "$bin/clinicctl" bench "$1" -c "$2" --warmup "$warmup" --duration "$duration" --json \
+      --cpu-of appointment="$appt_pid" --cpu-of registration="$reg_pid" --cpu-of notifier="$notifier_pid" \
+      >"$out"; then
     failures=$((failures + 1))
     log "FAILED: clinicctl bench $1 -c $2"; cat "$out" >&2
   fi
-  echo "$(json_field "$out" throughput_per_second) $(json_ms "$out" p50) $(json_ms "$out" p99) $(json_ms "$out" max)"
+  local cpu
+  cpu=$(grep -A1 '"cpu_ms_per_call"' "$out" | grep -o '"machine": [0-9.]*' | awk '{print $2}')
+  echo "$(json_field "$out" throughput_per_second) $(json_ms "$out" p50) $(json_ms "$out" p99) $(json_ms "$out" max) ${cpu:-0}"
+  # Where a call's CPU goes, for the profile in docs/performance.md.
+  grep -A8 '"cpu_ms_per_call"' "$out" | tr -d ' \n' | sed 's/^/cpu per call /' >&2; echo >&2
 }
+
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
 # pgbench_run <script> <clients> <protocol> <schema>: prints "tps p50 p99 max" (latency in ms, from
 # the per-transaction log).
@@ -115,21 +123,29 @@ pgbench_run() {
   kill -STOP "$notifier_pid"
   PGOPTIONS="-c search_path=$schema" pgbench -n -M "$protocol" -c "$clients" -j "$threads" \
     -T "$warmup" -D slots="$slots" -f "$script" "$url" >/dev/null 2>&1 || true
-  local out
+  local out since b0
+  since=$(psql -tAq "$url" -c "SELECT clock_timestamp()")
+  b0=$(busy_ticks)
   if ! out=$(PGOPTIONS="-c search_path=$schema" pgbench -n -M "$protocol" -c "$clients" -j "$threads" \
       -T "$duration" -D slots="$slots" -l --log-prefix="$logs/tx" -f "$script" "$url" 2>&1); then
     failures=$((failures + 1)); log "FAILED: pgbench $script"; echo "$out" >&2
   fi
+  local busy=$(( $(busy_ticks) - b0 ))
+  # Its events are not the services' (the anchors' payloads cannot even be rendered): drop them, so
+  # the notifier does not spend the next scenarios mailing or retrying them.
+  psql -q "$url" -c "DELETE FROM appointment.outbox WHERE created_at >= '$since';
+                     DELETE FROM registration.outbox WHERE created_at >= '$since'" >/dev/null
   kill -CONT "$notifier_pid"
-  local tps
+  local tps txs
   tps=$(echo "$out" | awk '/^tps = / {print $3; exit}')
-  cat "$logs"/tx* 2>/dev/null | awk '{print $3}' | sort -n | awk -v tps="$tps" '
-    { v[NR] = $1 } END { if (NR == 0) { print tps, 0, 0, 0; exit }
-      printf "%s %.2f %.2f %.2f\n", tps, v[int(NR*0.5)+1]/1000, v[int(NR*0.99) < NR ? int(NR*0.99)+1 : NR]/1000, v[NR]/1000 }'
+  txs=$(echo "$out" | awk '/actually processed/ {print $NF; exit}')
+  cat "$logs"/tx* 2>/dev/null | awk '{print $3}' | sort -n | awk -v tps="$tps" -v busy="$busy" -v txs="${txs:-0}" '
+    { v[NR] = $1 } END { cpu = txs > 0 ? busy * 10 / txs : 0; if (NR == 0) { print tps, 0, 0, 0, cpu; exit }
+      printf "%s %.2f %.2f %.2f %.3f\n", tps, v[int(NR*0.5)+1]/1000, v[int(NR*0.99) < NR ? int(NR*0.99)+1 : NR]/1000, v[NR]/1000, cpu }'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-row() { results+=("$(printf '%-38s %5s  %8.0f %7.2f %7.2f %8.2f' "$1" "$2" $3)"); }
+row() { results+=("$(printf '%-38s %5s  %8.0f %7.2f %7.2f %8.2f %9.3f' "$1" "$2" $3)"); }
 
 log "reserve, 1 client (notifier paused, as during pgbench)"
 kill -STOP "$notifier_pid"
@@ -174,12 +190,13 @@ s=$(service mixed 16); row "service mixed (70% list, 30% reserve)" 16 "$s"
 
 echo
 echo "$(uname -n), $(nproc) cores, PostgreSQL $(psql -tAq "$url" -c 'SHOW server_version'); $slots appointments; ${duration}s measured after ${warmup}s warm-up"
-printf '%-38s %5s  %8s %7s %7s %8s\n' "measure" "conc" "tps" "p50 ms" "p99 ms" "max ms"
+printf '%-38s %5s  %8s %7s %7s %8s %9s\n' "measure" "conc" "tps" "p50 ms" "p99 ms" "max ms" "CPU ms/op"
 printf '%s\n' "${results[@]}"
 echo
 echo "ratios (service / pgbench, same run): 1 client: ${r1[0]}x same SQL, ${r1[1]}x least SQL; p50 latency ${lat1}x pgbench's"
 echo "                                      16 clients: ${r16[0]}x same SQL, ${r16[1]}x least SQL; approve: ${ra[0]}x same SQL, ${ra[1]}x least SQL"
-echo "(ratios compare runs with the notifier paused; the 'e-mailing' row is the whole system at work)"
+echo "(ratios compare runs with the notifier paused; the 'e-mailing' row is the whole system at work;"
+echo " CPU ms/op: busy CPU of the whole machine per call or transaction, load generator included)"
 echo "RSS idle: $rss_idle"
 echo "RSS after reserve load: $rss_loaded; at the end: registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
 if [ "$failures" -gt 0 ]; then

@@ -7,13 +7,18 @@
 //! burst of commits into one notification. If the process dies between commit and signal, the
 //! feed's bounded poll still finds the event: the signal is about latency, never about delivery.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::channel;
+
+/// At most one `NOTIFY` per this interval: commits during it share the next one. Only feeds on other
+/// replicas wait for it (this process's wake is immediate); unthrottled, a NOTIFY transaction per
+/// commit was database work on every reservation.
+const MIN_NOTIFY_INTERVAL: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Clone, Default)]
 pub struct CommitSignal {
@@ -60,6 +65,10 @@ impl CommitSignal {
             {
                 // Consumers elsewhere fall back to their poll; nothing is lost.
                 tracing::warn!(error = %e, "outbox NOTIFY failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(MIN_NOTIFY_INTERVAL) => {},
             }
         }
     }

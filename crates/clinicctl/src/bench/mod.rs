@@ -4,6 +4,7 @@
 //! invariant (exactly one winner per raced appointment or request, confirmed by reading it back) and
 //! the exit code fails when it breaks or when an unexpected error was seen.
 
+mod cpu;
 mod decide;
 mod fixtures;
 mod listing;
@@ -72,9 +73,15 @@ pub struct BenchArgs {
     /// Background reservers while `list-available` runs.
     #[arg(long, default_value_t = 4)]
     pub background_reservers: usize,
+    /// Also report the CPU time of these processes in the measured window (`name=pid`, repeatable).
+    #[arg(long, value_name = "NAME=PID")]
+    pub cpu_of: Vec<String>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The CPU watcher of the window `timing()` handed out.
+    #[arg(skip)]
+    cpu: std::sync::Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<cpu::CpuUsage>>>>,
 }
 
 impl BenchArgs {
@@ -85,11 +92,15 @@ impl BenchArgs {
         })
     }
 
+    /// The scenario's window (call once setup is done); CPU is watched over its measured part.
     pub fn timing(&self) -> Timing {
-        Timing::starting_now(
+        let timing = Timing::starting_now(
             Duration::from_secs_f64(self.warmup),
             Duration::from_secs_f64(self.duration),
-        )
+        );
+        let watcher = tokio::spawn(cpu::watch(timing, self.cpu_of.clone()));
+        *self.cpu.lock().expect("cpu watcher slot") = Some(watcher);
+        timing
     }
 
     pub fn patient_email(&self, n: usize) -> String {
@@ -98,7 +109,7 @@ impl BenchArgs {
 }
 
 pub async fn run(endpoints: &Endpoints, args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let report = match args.scenario {
+    let mut report = match args.scenario {
         Scenario::ReserveDistinct => reserve::distinct(endpoints, &args).await?,
         Scenario::ReserveHot => reserve::hot(endpoints, &args).await?,
         Scenario::DecideRace => decide::race(endpoints, &args).await?,
@@ -106,6 +117,10 @@ pub async fn run(endpoints: &Endpoints, args: BenchArgs) -> anyhow::Result<ExitC
         Scenario::ListAvailable => listing::list_available(endpoints, &args).await?,
         Scenario::Mixed => listing::mixed(endpoints, &args).await?,
     };
+    let watcher = args.cpu.lock().expect("cpu watcher slot").take();
+    if let Some(w) = watcher {
+        report.set_cpu(w.await?);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

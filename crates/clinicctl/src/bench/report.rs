@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Recorder, Scenario};
+use super::{Recorder, Scenario, cpu::CpuUsage};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -21,6 +21,15 @@ pub struct Report {
     /// Race scenarios: rounds run and what broke the invariant (must be empty).
     pub rounds: Option<u64>,
     pub violations: Vec<String>,
+    /// CPU milliseconds per call in the measured window: machine, load generator, named processes.
+    pub cpu_ms_per_call: Option<CpuPerCall>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CpuPerCall {
+    pub machine: f64,
+    pub load_generator: f64,
+    pub processes: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +69,21 @@ impl Report {
             unexpected_errors,
             rounds: None,
             violations: Vec::new(),
+            cpu_ms_per_call: None,
         }
+    }
+
+    pub fn set_cpu(&mut self, cpu: CpuUsage) {
+        let calls = self.calls.max(1) as f64;
+        self.cpu_ms_per_call = Some(CpuPerCall {
+            machine: cpu.machine_ms / calls,
+            load_generator: cpu.load_generator_ms / calls,
+            processes: cpu
+                .processes_ms
+                .into_iter()
+                .map(|(k, v)| (k, v / calls))
+                .collect(),
+        });
     }
 
     pub fn passed(&self) -> bool {
@@ -84,6 +107,19 @@ impl Report {
         );
         for (reason, n) in &self.errors {
             println!("error {reason:<32} {n}");
+        }
+        if let Some(c) = &self.cpu_ms_per_call {
+            let named: Vec<String> = c
+                .processes
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.3}"))
+                .collect();
+            println!(
+                "CPU ms per call: machine {:.3}, load generator {:.3}, {}",
+                c.machine,
+                c.load_generator,
+                named.join(", ")
+            );
         }
         if let Some(r) = self.rounds {
             println!(
