@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+mod hashing;
 pub mod policy;
 pub mod secrets;
 pub mod service;

@@ -7,21 +7,12 @@ use argon2::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
-/// At most one hash per core at a time. Each argon2 run allocates 19 MiB; unbounded, a burst of
-/// logins ran one per blocking thread and the allocator kept every thread's block (measured: 680 MiB
-/// RSS after 80 logins). Queued callers wait their turn instead.
-static HASHING: std::sync::LazyLock<Semaphore> = std::sync::LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-});
-
-/// Runs `work` on the blocking pool once a hashing slot is free.
+/// Runs `work` on the dedicated hashing threads (see `hashing`).
 async fn hashing<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    let _slot = HASHING.acquire().await?;
-    tokio::task::spawn_blocking(work).await?
+    crate::hashing::run(work).await?
 }
 
 /// Argon2id with the crate's defaults (m = 19 MiB, t = 2, p = 1: the OWASP baseline), off the async
