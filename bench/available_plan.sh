@@ -59,7 +59,7 @@ SELECT clinic_id AS c, id AS e FROM exams WHERE k = 0 LIMIT 1 \gset
 EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(NULL, NULL, now(), :'nil', NULL, 21);
 \echo '--- one clinic and exam type, first page of 20'
 EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(:'c', :'e', now(), :'nil', NULL, 21);
-\echo '--- the same with a generic plan (what a long-lived prepared statement may settle on)'
+\echo '--- the same with a generic plan: why the service plans this query per call (persistent(false))'
 SET plan_cache_mode = force_generic_plan;
 EXPLAIN (ANALYZE, COSTS OFF) EXECUTE list_available(:'c', :'e', now(), :'nil', NULL, 21);
 \echo '--- from 180 days ahead (the lower bound the service computes), generic plan, no filter'
