@@ -54,3 +54,16 @@ pub fn assert_every_rpc_has_a_policy(policy: crate::auth::Policy, services: &[&s
         "RPCs without a policy entry: {missing:?}"
     );
 }
+
+/// Fails unless the file at `path` holds exactly `content`, a file generated from code (e.g. a pgbench
+/// replay of a service's statement). With `BLESS=1` in the environment it writes the file first.
+pub fn assert_generated_file(path: &str, content: &str) {
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(path, content).unwrap_or_else(|e| panic!("write {path}: {e}"));
+    }
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == content,
+        "{path} is not what the code generates; rerun this test with BLESS=1"
+    );
+}

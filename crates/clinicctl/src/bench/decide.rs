@@ -1,17 +1,13 @@
 //! decide-race and approve-throughput.
 
-use std::{sync::Arc, time::Instant};
-
-use clinic_proto::pb::registration::v1::{
-    ApproveRegistrationRequestRequest, GetRegistrationRequestRequest, RegistrationStatus,
-    RejectRegistrationRequestRequest,
-};
-use tokio::sync::Barrier;
-
-use super::{BenchArgs, Recorder, Report, Scenario, fixtures, recorder::reason, reserve::Slots};
+use super::{BenchArgs, Recorder, Report, Scenario, fixtures, race, reserve::Slots};
 use crate::{
     cli::Endpoints,
     connect::{Registration, bearer},
+};
+use clinic_proto::pb::registration::v1::{
+    ApproveRegistrationRequestRequest, GetRegistrationRequestRequest, RegistrationStatus,
+    RejectRegistrationRequestRequest,
 };
 
 /// What a loser of a decision race may be told.
@@ -51,7 +47,7 @@ pub async fn race(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Rep
     let admin = fixtures::admin_token(endpoints, args).await?;
     let mut checker = fixtures::registration(endpoints).await?;
     let want = fixtures::budget(args, 400.0, args.max_rounds);
-    let ids = fixtures::pending(&mut checker, &admin, want).await?;
+    let ids = fixtures::pending(&checker, &admin, want).await?;
     let clients = fixtures::registration_clients(endpoints, n).await?;
 
     let timing = args.timing();
@@ -64,40 +60,14 @@ pub async fn race(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Rep
             break;
         }
         rounds += 1;
-        let barrier = Arc::new(Barrier::new(n));
-        let calls: Vec<_> = (0..n)
-            .map(|i| {
-                let (mut client, token, id, barrier) = (
-                    clients[i].clone(),
-                    admin.clone(),
-                    id.clone(),
-                    barrier.clone(),
-                );
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    let started = Instant::now();
-                    let res = decide(&mut client, &token, &id, i % 2 == 0).await;
-                    (started, started.elapsed(), res)
-                })
-            })
-            .collect();
-        let mut won = Vec::new();
-        for call in calls {
-            let (started, took, res) = call.await?;
-            rec.record(started, took, res.as_ref().err());
-            match res {
-                Ok(status) => won.push(status),
-                Err(s) if RACE_LOSS.contains(&reason(&s).as_str()) => {}
-                Err(s) => violations.push(format!(
-                    "{id}: a loser was told {} {}",
-                    reason(&s),
-                    s.message()
-                )),
-            }
-        }
-        match won.as_slice() {
-            [status] => winners.push((id.clone(), *status)),
-            _ => violations.push(format!("{id}: {} decisions won", won.len())),
+        let outcomes = race::round(n, |i| {
+            let (mut client, token, id) = (clients[i].clone(), admin.clone(), id.clone());
+            // Half the admins approve, half reject.
+            async move { decide(&mut client, &token, &id, i % 2 == 0).await }
+        })
+        .await?;
+        if let Some(status) = race::judge(id, outcomes, RACE_LOSS, &mut rec, &mut violations) {
+            winners.push((id.clone(), status));
         }
     }
     for (id, status) in &winners {
@@ -124,9 +94,9 @@ pub async fn race(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Rep
 pub async fn throughput(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Report> {
     let n = args.concurrency();
     let admin = fixtures::admin_token(endpoints, args).await?;
-    let mut lister = fixtures::registration(endpoints).await?;
+    let lister = fixtures::registration(endpoints).await?;
     let want = fixtures::budget(args, 3000.0, 200_000);
-    let requests = Slots::new(fixtures::pending(&mut lister, &admin, want).await?);
+    let requests = Slots::new(fixtures::pending(&lister, &admin, want).await?);
     let clients = fixtures::registration_clients(endpoints, n).await?;
 
     let timing = args.timing();

@@ -73,64 +73,76 @@ pub async fn patient_tokens(
         .await
 }
 
-/// Ids of up to `want` future available appointments, earliest first.
-pub async fn available(
-    client: &mut Appointments,
-    token: &str,
+/// Up to `want` ids, page by page: `page(token)` answers one page's ids and the next page's token.
+async fn collect_pages<Fut>(
     want: usize,
-) -> anyhow::Result<Vec<String>> {
+    page: impl Fn(String) -> Fut,
+) -> anyhow::Result<Vec<String>>
+where
+    Fut: Future<Output = Result<(Vec<String>, String), tonic::Status>>,
+{
     let mut ids = Vec::with_capacity(want);
     let mut page_token = String::new();
     while ids.len() < want {
-        let page = client
-            .list_available_appointments(bearer(
-                token,
-                ListAvailableAppointmentsRequest {
-                    page_size: PAGE,
-                    page_token: page_token.clone(),
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner();
-        ids.extend(page.appointments.into_iter().map(|a| a.id));
-        if page.next_page_token.is_empty() {
+        let (more, next) = page(page_token).await?;
+        ids.extend(more);
+        if next.is_empty() {
             break;
         }
-        page_token = page.next_page_token;
+        page_token = next;
     }
     ids.truncate(want);
     Ok(ids)
 }
 
-/// Ids of up to `want` pending registration requests, oldest first.
-pub async fn pending(
-    client: &mut Registration,
+/// Ids of up to `want` future available appointments, earliest first.
+pub async fn available(
+    client: &Appointments,
     token: &str,
     want: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let mut ids = Vec::with_capacity(want);
-    let mut page_token = String::new();
-    while ids.len() < want {
-        let page = client
-            .list_registration_requests(bearer(
-                token,
-                ListRegistrationRequestsRequest {
-                    status: Some(RegistrationStatus::Pending as i32),
-                    page_size: PAGE,
-                    page_token: page_token.clone(),
-                },
-            ))
-            .await?
-            .into_inner();
-        ids.extend(page.requests.into_iter().map(|r| r.id));
-        if page.next_page_token.is_empty() {
-            break;
+    collect_pages(want, |page_token| {
+        let mut client = client.clone();
+        let req = bearer(
+            token,
+            ListAvailableAppointmentsRequest {
+                page_size: PAGE,
+                page_token,
+                ..Default::default()
+            },
+        );
+        async move {
+            let page = client.list_available_appointments(req).await?.into_inner();
+            let ids = page.appointments.into_iter().map(|a| a.id).collect();
+            Ok((ids, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
-    ids.truncate(want);
-    Ok(ids)
+    })
+    .await
+}
+
+/// Ids of up to `want` pending registration requests, oldest first.
+pub async fn pending(
+    client: &Registration,
+    token: &str,
+    want: usize,
+) -> anyhow::Result<Vec<String>> {
+    collect_pages(want, |page_token| {
+        let mut client = client.clone();
+        let req = bearer(
+            token,
+            ListRegistrationRequestsRequest {
+                status: Some(RegistrationStatus::Pending as i32),
+                page_size: PAGE,
+                page_token,
+            },
+        );
+        async move {
+            let page = client.list_registration_requests(req).await?.into_inner();
+            let ids = page.requests.into_iter().map(|r| r.id).collect();
+            Ok((ids, page.next_page_token))
+        }
+    })
+    .await
 }
 
 /// How many items a closed-loop scenario may consume: generous for this machine's rate.

@@ -49,12 +49,7 @@ pub async fn list_available(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::
     let mut lister = fixtures::appointments(endpoints).await?;
     let clinics = clinic_ids(&mut lister, &tokens[0]).await?;
     let slots = Slots::new(
-        fixtures::available(
-            &mut lister,
-            &tokens[0],
-            fixtures::budget(args, 1000.0, 50_000),
-        )
-        .await?,
+        fixtures::available(&lister, &tokens[0], fixtures::budget(args, 1000.0, 50_000)).await?,
     );
     let clients = fixtures::appointment_clients(endpoints, n + bg).await?;
 
@@ -101,7 +96,7 @@ pub async fn mixed(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Re
     let mut lister = fixtures::appointments(endpoints).await?;
     let clinics = clinic_ids(&mut lister, &tokens[0]).await?;
     let want = fixtures::budget(args, 1500.0, 100_000);
-    let slots = Slots::new(fixtures::available(&mut lister, &tokens[0], want).await?);
+    let slots = Slots::new(fixtures::available(&lister, &tokens[0], want).await?);
     let clients = fixtures::appointment_clients(endpoints, n).await?;
 
     let timing = args.timing();

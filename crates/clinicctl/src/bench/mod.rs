@@ -8,6 +8,7 @@ mod cpu;
 mod decide;
 mod fixtures;
 mod listing;
+mod race;
 mod recorder;
 mod report;
 mod reserve;

@@ -1,22 +1,17 @@
 //! reserve-distinct and reserve-hot.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Instant,
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
 };
 
-use clinic_proto::pb::appointment::v1::{
-    AppointmentStatus, GetAppointmentRequest, ReserveAppointmentRequest,
-};
-use tokio::sync::Barrier;
-
-use super::{BenchArgs, Recorder, Report, Scenario, fixtures, recorder::reason};
+use super::{BenchArgs, Recorder, Report, Scenario, fixtures, race};
 use crate::{
     cli::Endpoints,
     connect::{Appointments, bearer},
+};
+use clinic_proto::pb::appointment::v1::{
+    AppointmentStatus, GetAppointmentRequest, ReserveAppointmentRequest,
 };
 
 /// What a loser of a reservation race may be told.
@@ -77,9 +72,9 @@ pub async fn reserve_loop(
 pub async fn distinct(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Report> {
     let n = args.concurrency();
     let tokens = fixtures::patient_tokens(endpoints, args, n).await?;
-    let mut lister = fixtures::appointments(endpoints).await?;
+    let lister = fixtures::appointments(endpoints).await?;
     let want = fixtures::budget(args, 4000.0, 200_000);
-    let slots = Slots::new(fixtures::available(&mut lister, &tokens[0], want).await?);
+    let slots = Slots::new(fixtures::available(&lister, &tokens[0], want).await?);
     let clients = fixtures::appointment_clients(endpoints, n).await?;
 
     let timing = args.timing();
@@ -102,7 +97,7 @@ pub async fn hot(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Repo
     let admin = fixtures::admin_token(endpoints, args).await?;
     let mut checker = fixtures::appointments(endpoints).await?;
     let want = fixtures::budget(args, 400.0, args.max_rounds);
-    let ids = fixtures::available(&mut checker, &tokens[0], want).await?;
+    let ids = fixtures::available(&checker, &tokens[0], want).await?;
     let clients = fixtures::appointment_clients(endpoints, n).await?;
 
     let timing = args.timing();
@@ -115,42 +110,18 @@ pub async fn hot(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Repo
             break;
         }
         rounds += 1;
-        let barrier = Arc::new(Barrier::new(n));
-        let calls: Vec<_> = (0..n)
-            .map(|i| {
-                let (mut client, token, id, barrier) = (
-                    clients[i].clone(),
-                    tokens[i].clone(),
-                    id.clone(),
-                    barrier.clone(),
-                );
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    let started = Instant::now();
-                    let res = client
-                        .reserve_appointment(reserve_request(&token, &id))
-                        .await;
-                    (started, started.elapsed(), res)
-                })
-            })
-            .collect();
-        let mut won = Vec::new();
-        for call in calls {
-            let (started, took, res) = call.await?;
-            rec.record(started, took, res.as_ref().err());
-            match res {
-                Ok(a) => won.push(a.into_inner().patient_id),
-                Err(s) if RACE_LOSS.contains(&reason(&s).as_str()) => {}
-                Err(s) => violations.push(format!(
-                    "{id}: a loser was told {} {}",
-                    reason(&s),
-                    s.message()
-                )),
+        let outcomes = race::round(n, |i| {
+            let (mut client, token, id) = (clients[i].clone(), tokens[i].clone(), id.clone());
+            async move {
+                let a = client
+                    .reserve_appointment(reserve_request(&token, &id))
+                    .await?;
+                Ok(a.into_inner().patient_id)
             }
-        }
-        match won.as_slice() {
-            [patient] => winners.push((id.clone(), patient.clone())),
-            _ => violations.push(format!("{id}: {} winners", won.len())),
+        })
+        .await?;
+        if let Some(patient) = race::judge(id, outcomes, RACE_LOSS, &mut rec, &mut violations) {
+            winners.push((id.clone(), patient));
         }
     }
     // Read every raced appointment back: held by the one winner.

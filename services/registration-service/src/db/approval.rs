@@ -100,22 +100,14 @@ pub fn approve_for_pgbench() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::approve_for_pgbench;
-
     #[test]
     fn the_pgbench_replay_is_the_statement_the_service_runs() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../bench/approve_service.sql"
-        );
-        let script = approve_for_pgbench();
-        if std::env::var_os("BLESS").is_some() {
-            std::fs::write(path, &script).unwrap();
-        }
-        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            on_disk == script,
-            "{path} is not the statement the service runs; rerun this test with BLESS=1"
+        clinic_common::testing::assert_generated_file(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../bench/approve_service.sql"
+            ),
+            &super::approve_for_pgbench(),
         );
     }
 }
