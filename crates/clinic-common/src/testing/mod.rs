@@ -3,12 +3,14 @@
 //! and grpcurl.
 
 mod grpcurl;
+mod pg_cluster;
 mod postgres;
 mod running;
 mod smtp;
 mod status;
 
 pub use grpcurl::grpcurl;
+pub use pg_cluster::{PgCluster, StopMode};
 pub use postgres::TestDb;
 pub use running::Running;
 pub use smtp::{Mail, SmtpServer};

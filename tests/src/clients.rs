@@ -1,0 +1,73 @@
+//! gRPC clients to every replica; each call picks a replica at random and carries a deadline, so a
+//! killed process or a restarting database shows up as an error, never as a hang.
+
+use std::time::Duration;
+
+use clinic_proto::pb::{
+    appointment::v1::appointment_service_client::AppointmentServiceClient,
+    registration::v1::registration_service_client::RegistrationServiceClient,
+};
+use rand::seq::IndexedRandom;
+use tonic::transport::{Channel, Endpoint};
+
+pub type Registration = RegistrationServiceClient<Channel>;
+pub type Appointments = AppointmentServiceClient<Channel>;
+
+/// Deadline of one call.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Clients {
+    registration: Vec<Registration>,
+    appointment: Vec<Appointments>,
+}
+
+fn channel(url: &str) -> Channel {
+    Endpoint::from_shared(url.to_owned())
+        .expect("service url")
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy()
+}
+
+impl Clients {
+    /// Own connections (one per replica), as separate client processes would have.
+    pub fn new(registration_urls: &[String], appointment_urls: &[String]) -> Self {
+        Self {
+            registration: registration_urls
+                .iter()
+                .map(|u| RegistrationServiceClient::new(channel(u)))
+                .collect(),
+            appointment: appointment_urls
+                .iter()
+                .map(|u| AppointmentServiceClient::new(channel(u)))
+                .collect(),
+        }
+    }
+
+    pub fn registration(&self) -> Registration {
+        self.registration
+            .choose(&mut rand::rng())
+            .expect("a registration replica")
+            .clone()
+    }
+
+    pub fn appointment(&self) -> Appointments {
+        self.appointment
+            .choose(&mut rand::rng())
+            .expect("an appointment replica")
+            .clone()
+    }
+}
+
+/// `msg` with the caller's token and the call deadline.
+pub fn call<T>(token: Option<&str>, msg: T) -> tonic::Request<T> {
+    match token {
+        Some(t) => clinic_common::auth::with_bearer(msg, t, Some(CALL_DEADLINE)),
+        None => {
+            let mut req = tonic::Request::new(msg);
+            req.set_timeout(CALL_DEADLINE);
+            req
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The whole system as separate processes: a PostgreSQL cluster of our own (so it can be restarted),
+//! the SMTP test server, and `replicas` processes of each service binary — the binaries `cargo test
+//! --workspace` builds, run with the environment `deploy/local/cluster.sh` gives them.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use clinic_common::testing::{PgCluster, SmtpServer};
+
+use crate::process::{ServiceProcess, run_command};
+
+/// Domain of every `Message-ID` the notifiers write.
+pub const MESSAGE_ID_DOMAIN: &str = "chaos.test";
+pub const ACTIVATION_BASE_URL: &str = "http://chaos.test/activate";
+/// Password of every account the run creates.
+pub const PASSWORD: &str = "chaos run password 1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Registration,
+    Appointment,
+    Notifier,
+}
+
+impl Kind {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Kind::Registration => "registration-service",
+            Kind::Appointment => "appointment-service",
+            Kind::Notifier => "notifier-service",
+        }
+    }
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub pg: PgCluster,
+    pub smtp: Arc<Mutex<SmtpServer>>,
+    pub registration: Vec<ServiceProcess>,
+    pub appointment: Vec<ServiceProcess>,
+    pub notifier: Vec<ServiceProcess>,
+    bin_dir: PathBuf,
+    base_env: Vec<(String, String)>,
+}
+
+/// Where cargo put the service binaries: next to this test's own profile directory.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf();
+    for k in [Kind::Registration, Kind::Appointment, Kind::Notifier] {
+        assert!(
+            dir.join(k.binary()).exists(),
+            "{} is not built in {}: run the system tests with `cargo test --workspace` (it builds \
+             every service binary first)",
+            k.binary(),
+            dir.display()
+        );
+    }
+    dir
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl Cluster {
+    /// Starts PostgreSQL, migrates, creates keys and service tokens, starts `replicas` of each service.
+    pub async fn start(tag: &str, replicas: usize) -> anyhow::Result<Cluster> {
+        let bin_dir = bin_dir();
+        let dir = bin_dir
+            .join("system-tests")
+            .join(format!("{tag}-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let pg = PgCluster::start_new(tag).map_err(anyhow::Error::msg)?;
+        let smtp = SmtpServer::start();
+        let smtp_port = smtp.port.to_string();
+        let keys = dir.join("keys");
+        let keys_s = keys.display().to_string();
+        let mut base_env = env(&[
+            ("DATABASE_URL", &pg.url()),
+            ("JWT_PRIVATE_KEY_FILE", &format!("{keys_s}/jwt_private.pem")),
+            ("JWT_PUBLIC_KEY_FILE", &format!("{keys_s}/jwt_public.pem")),
+            ("RUST_LOG", "info"),
+            ("SHUTDOWN_DRAIN_SECONDS", "5"),
+            ("OUTBOX_LEASE_SECONDS", "5"),
+        ]);
+        let mut cluster = Cluster {
+            dir,
+            pg,
+            smtp: Arc::new(Mutex::new(smtp)),
+            registration: Vec::new(),
+            appointment: Vec::new(),
+            notifier: Vec::new(),
+            bin_dir,
+            base_env: Vec::new(),
+        };
+        let reg_bin = cluster.bin(Kind::Registration);
+        run_command(
+            &reg_bin,
+            &["gen-keypair", "--out-dir", &keys_s],
+            &base_env,
+            None,
+        )
+        .await?;
+        for k in [Kind::Registration, Kind::Appointment, Kind::Notifier] {
+            run_command(&cluster.bin(k), &["migrate"], &base_env, None).await?;
+        }
+        for name in ["appointment-service", "notifier-service"] {
+            let token = run_command(
+                &reg_bin,
+                &["mint-service-token", "--name", name],
+                &base_env,
+                None,
+            )
+            .await?;
+            std::fs::write(keys.join(format!("{name}.token")), token.trim())?;
+        }
+        base_env.extend(env(&[("ACCESS_TOKEN_TTL_SECONDS", "3600")]));
+        cluster.base_env = base_env;
+
+        let reg_addrs: Vec<SocketAddr> = (0..replicas).map(|_| free_addr()).collect();
+        let appt_addrs: Vec<SocketAddr> = (0..replicas).map(|_| free_addr()).collect();
+        for (i, addr) in reg_addrs.iter().enumerate() {
+            let p = cluster.process(Kind::Registration, i, *addr, Vec::new());
+            cluster.registration.push(p);
+        }
+        for (i, addr) in appt_addrs.iter().enumerate() {
+            let extra = env(&[
+                ("REGISTRATION_URL", &format!("http://{}", reg_addrs[i])),
+                (
+                    "SERVICE_TOKEN_FILE",
+                    &format!("{keys_s}/appointment-service.token"),
+                ),
+            ]);
+            let p = cluster.process(Kind::Appointment, i, *addr, extra);
+            cluster.appointment.push(p);
+        }
+        for i in 0..replicas {
+            let extra = env(&[
+                ("REGISTRATION_URL", &format!("http://{}", reg_addrs[i])),
+                ("APPOINTMENT_URL", &format!("http://{}", appt_addrs[i])),
+                (
+                    "SERVICE_TOKEN_FILE",
+                    &format!("{keys_s}/notifier-service.token"),
+                ),
+                ("SMTP_HOST", "127.0.0.1"),
+                ("SMTP_PORT", &smtp_port),
+                ("MESSAGE_ID_DOMAIN", MESSAGE_ID_DOMAIN),
+                ("ACTIVATION_BASE_URL", ACTIVATION_BASE_URL),
+                // Outages in the run are short; nothing may go DEAD because of them.
+                ("MAX_ATTEMPTS", "100000"),
+                ("BACKOFF_BASE_MS", "200"),
+                ("BACKOFF_MAX_MS", "2000"),
+                ("PULL_WAIT_MS", "2000"),
+            ]);
+            let p = cluster.process(Kind::Notifier, i, free_addr(), extra);
+            cluster.notifier.push(p);
+        }
+        for p in cluster.all_mut() {
+            p.start().await?;
+        }
+        Ok(cluster)
+    }
+
+    fn bin(&self, kind: Kind) -> PathBuf {
+        self.bin_dir.join(kind.binary())
+    }
+
+    fn process(
+        &self,
+        kind: Kind,
+        replica: usize,
+        addr: SocketAddr,
+        extra: Vec<(String, String)>,
+    ) -> ServiceProcess {
+        let mut env = self.base_env.clone();
+        env.extend(extra);
+        ServiceProcess::new(
+            format!("{}-{replica}", kind.binary()),
+            self.bin(kind),
+            addr,
+            env,
+            &self.dir,
+        )
+    }
+
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut ServiceProcess> {
+        self.registration
+            .iter_mut()
+            .chain(self.appointment.iter_mut())
+            .chain(self.notifier.iter_mut())
+    }
+
+    pub fn urls(&self, kind: Kind) -> Vec<String> {
+        let list = match kind {
+            Kind::Registration => &self.registration,
+            Kind::Appointment => &self.appointment,
+            Kind::Notifier => &self.notifier,
+        };
+        list.iter().map(|p| format!("http://{}", p.addr)).collect()
+    }
+
+    /// Runs a registration-service operator command (e.g. `create-admin`), password on stdin.
+    pub async fn registration_cli(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> anyhow::Result<String> {
+        run_command(&self.bin(Kind::Registration), args, &self.base_env, stdin).await
+    }
+
+    /// Verifies tokens the cluster issued (to read who signed in).
+    pub fn verifier(&self) -> anyhow::Result<clinic_common::auth::TokenVerifier> {
+        let pem = std::fs::read_to_string(self.dir.join("keys/jwt_public.pem"))?;
+        Ok(clinic_common::auth::TokenVerifier::from_pem(&pem)?)
+    }
+
+    /// A connection pool on the cluster's database (for the checker).
+    pub async fn db(&self) -> anyhow::Result<sqlx::PgPool> {
+        Ok(sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.pg.url())
+            .await?)
+    }
+
+    /// Every service process that is not running is started again.
+    pub async fn restart_stopped(&mut self) -> anyhow::Result<()> {
+        for p in self.all_mut() {
+            if !p.is_running() {
+                p.start().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where logs are, for a failure message.
+    pub fn describe(&self) -> String {
+        format!(
+            "logs in {} (PostgreSQL: {})",
+            self.dir.display(),
+            self.pg.log_path().display()
+        )
+    }
+}
