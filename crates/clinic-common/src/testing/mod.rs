@@ -1,10 +1,11 @@
 //! Integration-test support: a real PostgreSQL (the one `DATABASE_URL` names, or a throwaway cluster),
-//! a fresh database per test, key pairs, assertions on `google.rpc` error details, a real SMTP server
-//! and grpcurl.
+//! a fresh database per test, key pairs, assertions on `google.rpc` error details, a real SMTP server,
+//! a TCP proxy that breaks links on demand, and grpcurl.
 
 mod grpcurl;
 mod pg_cluster;
 mod postgres;
+mod proxy;
 mod running;
 mod smtp;
 mod status;
@@ -12,6 +13,7 @@ mod status;
 pub use grpcurl::grpcurl;
 pub use pg_cluster::{PgCluster, StopMode};
 pub use postgres::TestDb;
+pub use proxy::TcpProxy;
 pub use running::Running;
 pub use smtp::{Mail, SmtpServer};
 pub use status::{error_info, field_violations, retry_delay};
