@@ -117,6 +117,18 @@ pub fn check(
             Outcome::Refused { reason, .. } => format!("{} {reason}", op_name(&a.op)),
             Outcome::Unknown { code, .. } => format!("{} unknown {code:?}", op_name(&a.op)),
         };
+        // Faults make dependencies unreachable (UNAVAILABLE); INTERNAL means one was mis-mapped.
+        if let Outcome::Unknown {
+            code: tonic::Code::Internal,
+            message,
+        } = &a.outcome
+        {
+            r.violations.push(format!(
+                "{} answered INTERNAL ({message}) at {}",
+                op_name(&a.op),
+                a.started.time()
+            ));
+        }
         *r.outcomes.entry(key).or_default() += 1;
     }
     for f in faults {
@@ -441,7 +453,7 @@ fn emails(state: &State, faults: &[Fault], mails: &[Mail], claim: time::Duration
             let can_cut = match f.kind {
                 FaultKind::Kill => f.target.starts_with("notifier"),
                 FaultKind::PostgresRestart | FaultKind::SmtpSlow | FaultKind::SmtpDown => true,
-                FaultKind::Terminate => false,
+                FaultKind::Terminate | FaultKind::Cut | FaultKind::Freeze => false,
             };
             can_cut && f.from <= first + claim && first <= f.to + time::Duration::seconds(1)
         });

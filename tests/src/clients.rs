@@ -27,6 +27,10 @@ fn channel(url: &str) -> Channel {
         .expect("service url")
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(2))
+        // A frozen (half-open) connection is noticed and replaced.
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true)
         .connect_lazy()
 }
 

@@ -8,7 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use clinic_common::testing::{PgCluster, SmtpServer};
+use clinic_common::testing::{PgCluster, SmtpServer, TcpProxy};
 
 use crate::process::{ServiceProcess, run_command};
 
@@ -42,6 +42,9 @@ pub struct Cluster {
     pub registration: Vec<ServiceProcess>,
     pub appointment: Vec<ServiceProcess>,
     pub notifier: Vec<ServiceProcess>,
+    /// One in front of every service process; every caller (clients and services) goes through
+    /// them, so connections can be cut or frozen. Named like the process behind.
+    pub proxies: Vec<(String, TcpProxy)>,
     bin_dir: PathBuf,
     base_env: Vec<(String, String)>,
 }
@@ -108,6 +111,7 @@ impl Cluster {
             registration: Vec::new(),
             appointment: Vec::new(),
             notifier: Vec::new(),
+            proxies: Vec::new(),
             bin_dir,
             base_env: Vec::new(),
         };
@@ -137,13 +141,19 @@ impl Cluster {
 
         let reg_addrs: Vec<SocketAddr> = (0..replicas).map(|_| free_addr()).collect();
         let appt_addrs: Vec<SocketAddr> = (0..replicas).map(|_| free_addr()).collect();
+        let reg_urls = cluster
+            .proxy_all("registration-service", &reg_addrs)
+            .await?;
+        let appt_urls = cluster
+            .proxy_all("appointment-service", &appt_addrs)
+            .await?;
         for (i, addr) in reg_addrs.iter().enumerate() {
             let p = cluster.process(Kind::Registration, i, *addr, Vec::new());
             cluster.registration.push(p);
         }
         for (i, addr) in appt_addrs.iter().enumerate() {
             let extra = env(&[
-                ("REGISTRATION_URL", &format!("http://{}", reg_addrs[i])),
+                ("REGISTRATION_URL", &reg_urls[i]),
                 (
                     "SERVICE_TOKEN_FILE",
                     &format!("{keys_s}/appointment-service.token"),
@@ -154,8 +164,8 @@ impl Cluster {
         }
         for i in 0..replicas {
             let extra = env(&[
-                ("REGISTRATION_URL", &format!("http://{}", reg_addrs[i])),
-                ("APPOINTMENT_URL", &format!("http://{}", appt_addrs[i])),
+                ("REGISTRATION_URL", &reg_urls[i]),
+                ("APPOINTMENT_URL", &appt_urls[i]),
                 (
                     "SERVICE_TOKEN_FILE",
                     &format!("{keys_s}/notifier-service.token"),
@@ -177,6 +187,17 @@ impl Cluster {
             p.start().await?;
         }
         Ok(cluster)
+    }
+
+    /// Proxies in front of `addrs` (processes named `<name>-<i>`); returns their URLs.
+    async fn proxy_all(&mut self, name: &str, addrs: &[SocketAddr]) -> anyhow::Result<Vec<String>> {
+        let mut urls = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let proxy = TcpProxy::start(*addr).await?;
+            urls.push(proxy.url());
+            self.proxies.push((format!("{name}-{i}"), proxy));
+        }
+        Ok(urls)
     }
 
     fn bin(&self, kind: Kind) -> PathBuf {
@@ -208,13 +229,13 @@ impl Cluster {
             .chain(self.notifier.iter_mut())
     }
 
+    /// What clients call: the proxies in front of each replica of `kind`.
     pub fn urls(&self, kind: Kind) -> Vec<String> {
-        let list = match kind {
-            Kind::Registration => &self.registration,
-            Kind::Appointment => &self.appointment,
-            Kind::Notifier => &self.notifier,
-        };
-        list.iter().map(|p| format!("http://{}", p.addr)).collect()
+        self.proxies
+            .iter()
+            .filter(|(name, _)| name.starts_with(kind.binary()))
+            .map(|(_, p)| p.url())
+            .collect()
     }
 
     /// Runs a registration-service operator command (e.g. `create-admin`), password on stdin.

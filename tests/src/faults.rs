@@ -19,6 +19,10 @@ pub enum FaultKind {
     PostgresRestart,
     SmtpDown,
     SmtpSlow,
+    /// Every connection through one proxy closed.
+    Cut,
+    /// Every connection through one proxy stops carrying bytes but stays open (half-open).
+    Freeze,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +45,7 @@ pub async fn inject(cluster: &mut Cluster, until: Instant) -> anyhow::Result<Vec
         let from = OffsetDateTime::now_utc();
         let roll = rand::rng().random_range(0..100);
         let (kind, target) = match roll {
-            0..35 => {
+            0..30 => {
                 let p = random_process(cluster);
                 let name = p.name.clone();
                 p.kill().await;
@@ -49,14 +53,14 @@ pub async fn inject(cluster: &mut Cluster, until: Instant) -> anyhow::Result<Vec
                 p.start().await?;
                 (FaultKind::Kill, name)
             }
-            35..55 => {
+            30..45 => {
                 let p = random_process(cluster);
                 let name = p.name.clone();
                 p.terminate(Duration::from_secs(15)).await;
                 p.start().await?;
                 (FaultKind::Terminate, name)
             }
-            55..65 => {
+            45..55 => {
                 let pg = &cluster.pg;
                 tokio::task::block_in_place(|| pg.stop(StopMode::Immediate))
                     .map_err(anyhow::Error::msg)?;
@@ -64,7 +68,19 @@ pub async fn inject(cluster: &mut Cluster, until: Instant) -> anyhow::Result<Vec
                 tokio::task::block_in_place(|| pg.start()).map_err(anyhow::Error::msg)?;
                 (FaultKind::PostgresRestart, "postgres".to_owned())
             }
-            65..82 => {
+            55..70 => {
+                let i = rand::rng().random_range(0..cluster.proxies.len());
+                let (name, proxy) = &cluster.proxies[i];
+                let kind = if roll < 65 {
+                    proxy.cut();
+                    FaultKind::Cut
+                } else {
+                    proxy.freeze();
+                    FaultKind::Freeze
+                };
+                (kind, format!("connections to {name}"))
+            }
+            70..85 => {
                 let smtp = cluster.smtp.clone();
                 tokio::task::spawn_blocking(move || smtp.lock().unwrap().stop()).await?;
                 tokio::time::sleep(millis(500, 5000)).await;

@@ -155,14 +155,20 @@ pub fn internal_from(err: &(dyn std::error::Error + 'static)) -> ApiError {
 }
 
 /// True when a database error means "the database is not reachable" rather than "the query is wrong".
+/// Besides transport failures that is SQLSTATE class 08 (connection exception) and 57P (the server
+/// is shutting down, crashed, or not yet accepting connections: 57P01 is what a backend terminated by
+/// a restart or `pg_terminate_backend` reports).
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
+    match err {
         sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    )
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Maps a database error that no typed rule claimed: unreachable → UNAVAILABLE, else INTERNAL.

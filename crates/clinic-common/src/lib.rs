@@ -3,6 +3,7 @@
 //! mapping, the transactional outbox, and (feature `test-support`) integration-test helpers.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -49,11 +49,7 @@ impl std::fmt::Debug for RegistrationClient {
 impl RegistrationClient {
     /// Connects lazily: appointment-service starts even while registration-service is down.
     pub fn new(url: &str, token: SecretString, deadline: Duration) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(url.to_owned())?
-            .connect_timeout(deadline)
-            .timeout(deadline)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = clinic_common::client::internal_channel(url, deadline)?;
         Ok(Self {
             client: RegistrationServiceClient::new(channel),
             token,
@@ -102,12 +98,7 @@ impl RegistrationClient {
             Ok(resp) if resp.get_ref().status == pb::AccountStatus::Active as i32 => Ok(()),
             Ok(_) => Err(AppointmentError::AccountNotActive),
             Err(s) if s.code() == Code::NotFound => Err(AppointmentError::AccountNotActive),
-            Err(s)
-                if matches!(
-                    s.code(),
-                    Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-                ) =>
-            {
+            Err(s) if clinic_common::client::is_unreachable(&s) => {
                 tracing::warn!(code = ?s.code(), "registration-service unavailable");
                 Err(AppointmentError::DependencyUnavailable(
                     "registration-service",

@@ -108,6 +108,11 @@ impl Cluster {
         .await
     }
 
+    /// A replica whose registration-service is at `registration` (e.g. something that is not one).
+    pub async fn appointment_replica_with_registration(&self, registration: SocketAddr) -> Running {
+        start_appointment(&self.db, &self.keys, registration, self.lock_timeout).await
+    }
+
     pub async fn client(&self) -> Client {
         AppointmentServiceClient::new(self.appointment.channel().await)
     }

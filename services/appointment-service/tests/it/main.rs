@@ -4,6 +4,7 @@
 mod auth;
 mod cancel;
 mod catalog;
+mod dependency;
 mod helpers;
 mod reservation_race;
 mod reserve;

@@ -3,6 +3,7 @@
 mod accounts;
 mod auth;
 mod cli;
+mod database_loss;
 mod decision_race;
 mod decisions;
 mod feed;

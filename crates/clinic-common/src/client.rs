@@ -1,0 +1,36 @@
+//! Channels for calls between services.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+/// HTTP/2 PING interval on internal channels; a peer that does not answer within
+/// [`KEEP_ALIVE_TIMEOUT`] is dropped and the next call connects afresh, so a half-open connection
+/// (peer gone without a FIN, a black-holing middlebox) heals by itself.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A lazily connected channel to another service: no Nagle delay, bounded connect, HTTP/2
+/// keep-alive also while idle, and `deadline` on every call.
+pub fn internal_channel(url: &str, deadline: Duration) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(deadline)
+        .timeout(deadline)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+/// Whether a failed call's status means "the other service could not be reached or did not
+/// answer in time" (a transport failure surfaces as `Unknown`), as opposed to an answer.
+pub fn is_unreachable(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
+    )
+}
