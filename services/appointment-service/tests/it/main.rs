@@ -5,6 +5,7 @@ mod auth;
 mod cancel;
 mod catalog;
 mod helpers;
+mod idempotency;
 mod reservation_race;
 mod reserve;
 mod schedule;
