@@ -4,6 +4,7 @@
 mod auth;
 mod cancel;
 mod catalog;
+mod deadlocks;
 mod helpers;
 mod idempotency;
 mod reservation_race;
