@@ -7,6 +7,7 @@ mod catalog;
 mod deadlocks;
 mod helpers;
 mod idempotency;
+mod outbox_atomicity;
 mod reservation_race;
 mod reserve;
 mod schedule;

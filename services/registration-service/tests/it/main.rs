@@ -7,6 +7,7 @@ mod decision_race;
 mod decisions;
 mod feed;
 mod helpers;
+mod outbox_atomicity;
 mod reflection;
 mod shutdown;
 mod validation;
