@@ -51,7 +51,8 @@ pub async fn spawn_replicas_with_feed(feed: FeedSettings) -> (TestApp, TestApp) 
     (a, b)
 }
 
-async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
+/// A server on a database the test has already prepared.
+pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
     spawn_on_with(db, keys, FeedSettings::default()).await
 }
 

@@ -8,6 +8,7 @@ mod decisions;
 mod feed;
 mod helpers;
 mod outbox_atomicity;
+mod purge;
 mod reflection;
 mod shutdown;
 mod validation;
