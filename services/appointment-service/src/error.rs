@@ -20,6 +20,8 @@ pub enum AppointmentError {
     },
     #[error("name already used")]
     NameTaken { field: &'static str },
+    #[error("request_id already used for another appointment")]
+    RequestIdReused,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("schedule conflict")]
@@ -71,6 +73,11 @@ impl AppointmentError {
                 format!("{field} is already used"),
             )
             .with("field", *field),
+            E::RequestIdReused => ApiError::new(
+                Code::AlreadyExists,
+                "REQUEST_ID_REUSED",
+                "request_id was already used to reserve a different appointment",
+            ),
             E::Forbidden(why) => ApiError::forbidden(*why),
             E::ScheduleConflict { conflicting } => {
                 let mut e = ApiError::new(

@@ -57,13 +57,8 @@ pub async fn ack(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Err
     Ok(done.rows_affected())
 }
 
-/// Deletes events delivered longer ago than `retention`.
+/// Deletes events delivered longer ago than `retention`, in bounded batches (see [`super::purge`]).
 #[tracing::instrument(skip_all, err)]
 pub async fn purge(conn: &mut PgConnection, retention: Duration) -> Result<u64, sqlx::Error> {
-    let done =
-        sqlx::query("DELETE FROM outbox WHERE delivered_at < now() - $1 * interval '1 second'")
-            .bind(retention.as_secs() as f64)
-            .execute(conn)
-            .await?;
-    Ok(done.rows_affected())
+    super::purge::purge_delivered(conn, retention, super::purge::PURGE_BATCH).await
 }

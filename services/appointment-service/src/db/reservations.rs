@@ -8,6 +8,17 @@
 //! committed version; `changed` joins to `found` and re-checks its conditions on that version, so a
 //! reservation that committed while we waited makes `changed` empty. The advisory lock (see
 //! `db::locks`) is a CTE joined into `found`, so it is taken before the row lock.
+//!
+//! The idempotency record (`reservation_requests`, patient + request id → appointment) is read by
+//! `prior` from the statement's snapshot, taken BEFORE the wait for the patient's lock, so a record
+//! committed during that wait is invisible to it. Every writer of a patient's records holds that
+//! patient's lock, so this is the only way to miss one, and what follows from it is safe:
+//! - the same request for the same appointment: the row lock shows it reserved by this patient, so
+//!   `changed` is empty — no second reservation, no second event;
+//! - anything that would change the row (the record's appointment since cancelled, or another
+//!   appointment): `recorded` inserts the same key and fails on the primary key (the other record
+//!   has committed), the whole statement rolls back, and the caller runs it once more with a fresh
+//!   snapshot that sees the record (see `service::reserve`).
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -16,6 +27,9 @@ use super::appointments::columns;
 use crate::domain::AppointmentRecord;
 
 pub const PATIENT_OVERLAP: &str = "appointments_patient_overlap";
+/// Primary key of the idempotency records: violated only when a record for the same patient and
+/// request id committed after the statement's snapshot (see the module comment).
+pub const REQUEST_RECORD_KEY: &str = "reservation_requests_pkey";
 /// SQLSTATE of `lock_not_available`, raised when `lock_timeout` expires.
 pub const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// SQLSTATEs of a deadlock and a serialization failure: the transaction was rolled back; retry.
@@ -59,29 +73,41 @@ macro_rules! event_cte {
     };
 }
 
-/// The changed row if there is one, else the row as found.
+/// The changed row if there is one, else the row as found; with the appointment the request id is
+/// already bound to (`$bound`, a uuid expression).
 macro_rules! outcome {
-    () => {
+    ($bound:literal) => {
         concat!(
             "SELECT true AS changed, ",
+            $bound,
+            " AS request_bound_to, ",
             columns!(),
             " FROM changed UNION ALL SELECT false, ",
+            $bound,
+            ", ",
             columns!(),
             " FROM found WHERE NOT EXISTS (SELECT FROM changed)"
         )
     };
 }
 
-/// Reserve: `$3` the client's request id. Changes the row only if it is AVAILABLE and in the future.
+/// Reserve: `$3` the client's request id (idempotency key, optional). Changes the row only if it is
+/// AVAILABLE and in the future and the request id is not bound to an appointment yet; binds it.
 pub const RESERVE: &str = concat!(
     lock_ctes!(),
-    "changed AS ( \
+    "prior AS MATERIALIZED ( \
+         SELECT appointment_id FROM reservation_requests WHERE patient_id = $2 AND request_id = $3), \
+     changed AS ( \
          UPDATE appointments a SET status = 'RESERVED', patient_id = $2, reserved_at = now(), \
                 reservation_request_id = $3, version = a.version + 1 \
          FROM found f WHERE a.id = f.id AND f.status = 'AVAILABLE' AND f.starts_at > now() \
-         RETURNING a.*), ",
+           AND NOT EXISTS (SELECT FROM prior) \
+         RETURNING a.*), \
+     recorded AS ( \
+         INSERT INTO reservation_requests (patient_id, request_id, appointment_id) \
+         SELECT $2, $3, ch.id FROM changed ch WHERE $3::text IS NOT NULL), ",
     event_cte!("appointment.reserved"),
-    outcome!()
+    outcome!("(SELECT appointment_id FROM prior)")
 );
 
 /// Cancel: `$3` the notice in seconds. Changes the row only if `$2` holds it and it starts later
@@ -95,7 +121,7 @@ pub const CANCEL: &str = concat!(
            AND f.starts_at > now() + $3 * interval '1 second' \
          RETURNING a.*), ",
     event_cte!("appointment.cancelled"),
-    outcome!()
+    outcome!("NULL::uuid")
 );
 
 /// What a reservation change found or did.
@@ -103,6 +129,8 @@ pub const CANCEL: &str = concat!(
 pub struct Outcome {
     /// True when this statement changed the row (and appended the event).
     pub changed: bool,
+    /// Reserve: the appointment the request id was already bound to (then nothing changed).
+    pub request_bound_to: Option<Uuid>,
     #[sqlx(flatten)]
     pub row: AppointmentRecord,
 }

@@ -25,7 +25,7 @@ pub async fn cancel(
 ) -> Result<AppointmentRecord, AppointmentError> {
     let patient = patient_id(caller)?;
     let mut conn = state.pool.acquire().await?;
-    let Outcome { changed, row } =
+    let Outcome { changed, row, .. } =
         reservations::cancel(&mut conn, id, patient, CANCELLATION_NOTICE, &new_event())
             .await
             .map_err(change_error)?

@@ -15,7 +15,7 @@ use super::{AppState, patient_id};
 use crate::{
     db::reservations::{
         self, DEADLOCK_DETECTED, EventMeta, LOCK_NOT_AVAILABLE, Outcome, PATIENT_OVERLAP,
-        SERIALIZATION_FAILURE,
+        REQUEST_RECORD_KEY, SERIALIZATION_FAILURE,
     },
     domain::{AppointmentRecord, AppointmentStatus},
     error::AppointmentError,
@@ -64,17 +64,36 @@ pub async fn reserve(
     state.registration.ensure_active(patient).await?;
 
     let mut conn = state.pool.acquire().await?;
-    let Outcome { changed, row } =
-        reservations::reserve(&mut conn, id, patient, request_id.as_deref(), &new_event())
-            .await
-            .map_err(change_error)?
-            .ok_or_else(|| AppointmentError::not_found("appointment"))?;
+    let event = new_event();
+    let request_id = request_id.as_deref();
+    let outcome = match reservations::reserve(&mut conn, id, patient, request_id, &event).await {
+        // A call with the same request id committed its record after this statement's snapshot
+        // (while it waited for the patient's lock) and the statement rolled back: once more, with a
+        // snapshot that sees the record. Records are never rewritten, so a second conflict cannot be.
+        Err(e) if violated_constraint(&e) == Some(REQUEST_RECORD_KEY) => {
+            tracing::info!("request id bound concurrently; reading it again");
+            reservations::reserve(&mut conn, id, patient, request_id, &event).await
+        }
+        other => other,
+    };
+    let Outcome {
+        changed,
+        request_bound_to,
+        row,
+    } = outcome
+        .map_err(change_error)?
+        .ok_or_else(|| AppointmentError::not_found("appointment"))?;
     if changed {
         drop(conn);
         state.signal.committed();
         tracing::info!(patient_id = %patient, "appointment reserved");
         return Ok(row);
     }
+    let retry = match request_bound_to {
+        Some(bound) if bound != id => return Err(AppointmentError::RequestIdReused),
+        Some(_) => true,
+        None => false,
+    };
     match row.status {
         // A retry, or the holder reserving again: the reservation is the answer.
         AppointmentStatus::Reserved if row.patient_id == Some(patient) => Ok(row),
@@ -82,6 +101,8 @@ pub async fn reserve(
             let alternatives = reservations::alternatives(&mut conn, &row, 3).await?;
             Err(AppointmentError::AlreadyReserved { alternatives })
         }
+        // A retry of a reservation since cancelled: the slot as it is now; nothing changes.
+        AppointmentStatus::Available if retry => Ok(row),
         // Found AVAILABLE but not changed: it has started.
         AppointmentStatus::Available => Err(AppointmentError::AppointmentInPast),
     }

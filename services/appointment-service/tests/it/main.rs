@@ -4,8 +4,11 @@
 mod auth;
 mod cancel;
 mod catalog;
+mod deadlocks;
 mod dependency;
 mod helpers;
+mod idempotency;
+mod outbox_atomicity;
 mod reservation_race;
 mod reserve;
 mod schedule;

@@ -2,6 +2,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use appointment_service::service::reserve::BUSY_RETRY_AFTER;
 use clinic_common::testing::{bearer, error_info, retry_delay};
 use clinic_proto::pb::appointment::v1 as pb;
 use tokio::sync::Barrier;
@@ -24,7 +25,9 @@ async fn race(cluster: &Cluster, clients: &[Client]) {
     let all_ids: Vec<String> = appointments.iter().map(|a| a.id.clone()).collect();
 
     let mut winners: HashMap<String, Uuid> = HashMap::new();
-    for a in &appointments {
+    for (k, a) in appointments.iter().enumerate() {
+        // Raced in start order, so the ones still available are the later ones; nearest first.
+        let expected_alternatives: Vec<&String> = all_ids[k + 1..].iter().take(3).collect();
         let barrier = Arc::new(Barrier::new(PATIENTS));
         let mut tasks = Vec::new();
         for i in 0..PATIENTS {
@@ -57,21 +60,24 @@ async fn race(cluster: &Cluster, clients: &[Client]) {
                         "APPOINTMENT_ALREADY_RESERVED" => {
                             assert_eq!(status.code(), Code::FailedPrecondition);
                             already += 1;
-                            // Alternatives: other appointments of the same clinic and exam type.
-                            let alts: Vec<&String> = meta
-                                .iter()
-                                .filter(|(k, _)| k.starts_with("alternative"))
-                                .map(|(_, v)| v)
+                            // Alternatives: the nearest other available appointments of the
+                            // same clinic and exam type, nearest first, at most three.
+                            let alts: Vec<&String> = (1..)
+                                .map_while(|n| meta.get(&format!("alternative{n}")))
                                 .collect();
-                            assert!(alts.len() <= 3);
-                            for alt in alts {
-                                assert_ne!(alt, &a.id);
-                                assert!(all_ids.contains(alt), "unknown alternative {alt}");
-                            }
+                            assert_eq!(alts, expected_alternatives, "{status:?}");
+                            assert_eq!(
+                                meta.keys().filter(|k| k.starts_with("alternative")).count(),
+                                alts.len()
+                            );
                         }
                         "APPOINTMENT_BUSY" => {
                             assert_eq!(status.code(), Code::Aborted);
-                            assert!(retry_delay(&status).is_some(), "BUSY carries RetryInfo");
+                            assert_eq!(
+                                retry_delay(&status),
+                                Some(BUSY_RETRY_AFTER),
+                                "BUSY carries RetryInfo"
+                            );
                             busy += 1;
                         }
                         other => panic!("unexpected loser answer {other}: {status:?}"),

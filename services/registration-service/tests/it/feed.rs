@@ -177,23 +177,87 @@ async fn an_event_that_took_an_earlier_id_but_commits_last_is_still_delivered() 
     assert_eq!(late[0].id, late_id.to_string());
 }
 
+/// Holds the first puller's transaction open after it has leased (and row-locked) its events: an
+/// AFTER UPDATE statement trigger makes the lease by consumer `first` wait for advisory lock 4242,
+/// which the test holds. The second pull then runs while the first's rows are provably locked.
+async fn hold_leases_of_first(app: &TestApp) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION hold_first_lease() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+             IF EXISTS (SELECT FROM leased WHERE leased_by = 'first') THEN \
+                 PERFORM pg_advisory_xact_lock(4242); \
+             END IF; \
+             RETURN NULL; \
+         END $$; \
+         CREATE TRIGGER hold_first_lease AFTER UPDATE ON outbox REFERENCING NEW TABLE AS leased \
+         FOR EACH STATEMENT EXECUTE FUNCTION hold_first_lease();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+fn pull_as(token: &str, consumer: &str, max: i32) -> tonic::Request<pb::PullRequest> {
+    bearer(
+        token,
+        pb::PullRequest {
+            consumer: consumer.into(),
+            max_events: max,
+            wait_ms: 0,
+        },
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_pullers_lease_disjoint_events() {
+async fn a_pull_while_another_holds_its_leases_locked_takes_the_others_without_waiting() {
     let app = spawn_app().await;
     for _ in 0..6 {
         approved(&app).await;
     }
     let (client, token) = feed(&app).await;
+    hold_leases_of_first(&app).await;
+    let mut gate = app.pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(4242)")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+
     let (mut a, mut b) = (client.clone(), client);
-    let (ta, tb) = (token.clone(), token.clone());
-    let (ra, rb) = tokio::join!(
-        async move { a.pull(pull(&ta, 4, 0)).await.unwrap().into_inner().events },
-        async move { b.pull(pull(&tb, 4, 0)).await.unwrap().into_inner().events },
+    let (ta, tb) = (token.clone(), token);
+    let first = tokio::spawn(async move { a.pull(pull_as(&ta, "first", 4)).await });
+    // The first pull has leased and locked its rows and waits, uncommitted, for the gate.
+    app.wait_for_lock_waiters("advisory", 1).await;
+    let second = tokio::time::timeout(Duration::from_secs(10), b.pull(pull_as(&tb, "second", 4)))
+        .await
+        .expect("the second pull skipped the locked rows instead of waiting for them")
+        .unwrap()
+        .into_inner()
+        .events;
+    sqlx::query("SELECT pg_advisory_unlock(4242)")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+    let first = first.await.unwrap().unwrap().into_inner().events;
+
+    let ids = |events: &[pb::OutboxEvent]| -> HashSet<String> {
+        events.iter().map(|e| e.id.clone()).collect()
+    };
+    let (first, second) = (ids(&first), ids(&second));
+    assert_eq!(first.len(), 4, "the first lease");
+    assert_eq!(
+        second.len(),
+        2,
+        "the rest, while the first's rows were locked"
     );
-    let ids: Vec<String> = ra.iter().chain(rb.iter()).map(|e| e.id.clone()).collect();
-    let unique: HashSet<&String> = ids.iter().collect();
-    assert_eq!(ids.len(), 6, "all six leased once between the two");
-    assert_eq!(unique.len(), 6, "no event leased twice");
+    assert!(first.is_disjoint(&second), "no event leased twice");
+    let all: HashSet<String> = sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM outbox")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(&first | &second, all);
 }
 
 #[tokio::test]

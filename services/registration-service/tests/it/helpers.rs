@@ -1,4 +1,8 @@
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use clinic_common::{
     auth::Role,
@@ -47,7 +51,8 @@ pub async fn spawn_replicas_with_feed(feed: FeedSettings) -> (TestApp, TestApp) 
     (a, b)
 }
 
-async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
+/// A server on a database the test has already prepared.
+pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
     spawn_on_with(db, keys, FeedSettings::default()).await
 }
 
@@ -117,6 +122,30 @@ impl TestApp {
             .fetch_all(&self.pool)
             .await
             .unwrap()
+    }
+
+    /// Waits (bounded) until `n` sessions of this database wait for a lock of `locktype`
+    /// (`advisory`, `transactionid`, …): how a test knows a statement is parked where it wants.
+    pub async fn wait_for_lock_waiters(&self, locktype: &str, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+                 WHERE s.datname = current_database() AND l.locktype = $1 AND NOT l.granted",
+            )
+            .bind(locktype)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting} of {n} sessions waiting for a {locktype} lock after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub async fn count(&self, table: &'static str) -> i64 {

@@ -8,6 +8,8 @@ mod decision_race;
 mod decisions;
 mod feed;
 mod helpers;
+mod outbox_atomicity;
+mod purge;
 mod reflection;
 mod shutdown;
 mod validation;
