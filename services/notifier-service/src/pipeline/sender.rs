@@ -43,9 +43,9 @@ pub struct Sender {
 }
 
 enum Failure {
-    /// Retry later (SMTP or registration-service down).
+    /// Retry later (SMTP or registration-service down, a 4xx reply).
     Transient(String),
-    /// Retrying cannot help (no template, unknown patient, bad address): dead at once.
+    /// Retrying cannot help (no template, unknown patient, bad address, a 5xx reply): dead at once.
     Permanent(String),
 }
 
@@ -163,7 +163,10 @@ impl Sender {
         self.mailer
             .send(&self.settings.from, &d.message_id, &email)
             .await
-            .map_err(|e| Failure::Transient(format!("smtp: {e}")))?;
+            .map_err(|e| match e.is_permanent() {
+                true => Failure::Permanent(format!("smtp: {e}")),
+                false => Failure::Transient(format!("smtp: {e}")),
+            })?;
         Ok(email.to.email)
     }
 }

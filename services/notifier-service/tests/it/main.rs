@@ -6,3 +6,4 @@ mod crashes;
 mod emails;
 mod helpers;
 mod reservations;
+mod smtp_failures;
