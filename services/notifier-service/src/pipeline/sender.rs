@@ -49,47 +49,51 @@ enum Failure {
     Permanent(String),
 }
 
+/// Runs until `shutdown`: then claims nothing more, and returns once the sends in flight have
+/// recorded their outcome.
 pub async fn run(sender: Arc<Sender>, shutdown: CancellationToken) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(clinic_common::db::wake_on_notify(
+    let listen = clinic_common::db::wake_on_notify(
         sender.pool.clone(),
         QUEUE_CHANNEL.to_owned(),
         wake.clone(),
         shutdown.clone(),
-    ));
-    loop {
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let claimed = async {
-            let mut conn = sender.pool.acquire().await?;
-            deliveries::claim_due(&mut conn, sender.settings.batch, sender.settings.claim).await
-        };
-        let batch = match claimed.await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming deliveries failed");
-                Vec::new()
-            }
-        };
-        let full = batch.len() as i64 == sender.settings.batch;
-        let sends = batch.into_iter().map(|d| {
-            let sender = sender.clone();
-            async move { sender.deliver(d).await }
-        });
-        futures::future::join_all(sends).await;
-        if full {
-            continue;
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = notified => {},
-            () = tokio::time::sleep(sender.settings.poll_fallback) => {},
-        }
-    }
+    );
+    tokio::join!(listen, sender.send_loop(&wake, &shutdown));
 }
 
 impl Sender {
+    async fn send_loop(&self, wake: &Notify, shutdown: &CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let claimed = async {
+                let mut conn = self.pool.acquire().await?;
+                deliveries::claim_due(&mut conn, self.settings.batch, self.settings.claim).await
+            };
+            let batch = match claimed.await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed");
+                    Vec::new()
+                }
+            };
+            let full = batch.len() as i64 == self.settings.batch;
+            // Not cut short by shutdown: a send in flight may already be accepted by the SMTP server,
+            // and its outcome must be recorded.
+            futures::future::join_all(batch.into_iter().map(|d| self.deliver(d))).await;
+            if full {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = notified => {},
+                () = tokio::time::sleep(self.settings.poll_fallback) => {},
+            }
+        }
+    }
+
     async fn deliver(&self, d: deliveries::Delivery) {
         // Continue the trace of the request that caused the event.
         let span = tracing::info_span!("send_email", delivery_id = %d.id, event_type = %d.event_type, attempt = d.attempts);

@@ -6,4 +6,5 @@ mod crashes;
 mod emails;
 mod helpers;
 mod reservations;
+mod shutdown;
 mod smtp_failures;
