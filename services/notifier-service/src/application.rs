@@ -44,6 +44,30 @@ pub struct Settings {
     pub migrate_on_start: bool,
 }
 
+impl Settings {
+    /// Database connections needed besides the parallel sends: the sender's LISTEN, one per consumer
+    /// (its ledger transaction), and one shared by operator calls and claims.
+    pub fn reserved_connections(&self) -> u32 {
+        2 + self.sources.len() as u32
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.sender.validate()?;
+        // Every send in flight can record its outcome at once: none waits for a connection while its
+        // claim runs out.
+        let budget = self.sender.batch + i64::from(self.reserved_connections());
+        anyhow::ensure!(
+            budget <= i64::from(self.database_max_connections),
+            "{} parallel sends need {budget} database connections with the {} others the notifier \
+             holds; the pool has {} (raise DATABASE_MAX_CONNECTIONS or lower SEND_PARALLELISM)",
+            self.sender.batch,
+            self.reserved_connections(),
+            self.database_max_connections
+        );
+        Ok(())
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
     settings: Settings,
@@ -52,6 +76,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let pool = db::pool(
             &settings.database_url,
             SCHEMA,

@@ -108,6 +108,16 @@ pub struct ServeArgs {
     pub backoff_base_ms: u64,
     #[arg(long, env = "BACKOFF_MAX_MS", default_value_t = 600_000)]
     pub backoff_max_ms: u64,
+    /// How long a sender holds a claimed delivery before another replica may take it over.
+    #[arg(long, env = "CLAIM_SECONDS", default_value_t = 60)]
+    pub claim_seconds: u64,
+    /// Longest one send attempt (patient look-up, render, SMTP) may take; at most half the claim.
+    #[arg(long, env = "ATTEMPT_DEADLINE_SECONDS", default_value_t = 25)]
+    pub attempt_deadline_seconds: u64,
+    /// Deliveries sent in parallel; at most DATABASE_MAX_CONNECTIONS minus 4 (the sender's LISTEN, one
+    /// per consumer, one for operator calls and claims).
+    #[arg(long, env = "SEND_PARALLELISM", default_value_t = 6)]
+    pub send_parallelism: i64,
     /// Long-poll wait of each outbox pull.
     #[arg(long, env = "PULL_WAIT_MS", default_value_t = 10_000)]
     pub pull_wait_ms: u64,
@@ -161,8 +171,9 @@ impl ServeArgs {
                 max_attempts: self.max_attempts,
                 backoff_base: Duration::from_millis(self.backoff_base_ms),
                 backoff_max: Duration::from_millis(self.backoff_max_ms),
-                claim: Duration::from_secs(60),
-                batch: 32,
+                claim: Duration::from_secs(self.claim_seconds),
+                attempt_deadline: Duration::from_secs(self.attempt_deadline_seconds),
+                batch: self.send_parallelism,
                 poll_fallback: Duration::from_secs(1),
             },
             drain_deadline: self.shutdown.drain_deadline(),

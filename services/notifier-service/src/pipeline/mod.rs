@@ -3,6 +3,7 @@
 
 pub mod consumer;
 pub mod contacts;
+pub mod outcome;
 pub mod sender;
 
 use std::time::Duration;

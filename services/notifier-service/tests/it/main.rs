@@ -2,9 +2,11 @@
 //! processes), real PostgreSQL, and a real SMTP server on loopback (`clinic_common::testing::SmtpServer`).
 //! E-mails are counted by Message-ID at that server.
 
+mod claims;
 mod crashes;
 mod emails;
 mod helpers;
+mod outcome;
 mod reservations;
 mod shutdown;
 mod smtp_failures;
