@@ -151,12 +151,16 @@ pub async fn mark_failed(
     Ok(done.rows_affected() == 1)
 }
 
-/// Puts a DEAD or QUEUED delivery back in the queue, due now, with a fresh attempt budget.
+/// Puts a delivery back in the queue, due now, with a fresh attempt budget: a DEAD one, or a QUEUED one
+/// no sender holds (waiting for its next attempt, or its holder's claim lapsed). A delivery being sent
+/// right now is left alone, or a second sender would send it too; a SENT one stays sent.
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]
 pub async fn requeue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     sqlx::query_as(concat!(
-        "UPDATE deliveries SET status = 'QUEUED', attempts = 0, next_attempt_at = now(), claimed_until = NULL, claim_token = NULL \
-         WHERE id = $1 AND status <> 'SENT' RETURNING ",
+        "UPDATE deliveries SET status = 'QUEUED', attempts = 0, next_attempt_at = now(), \
+                               claimed_until = NULL, claim_token = NULL \
+         WHERE id = $1 AND (status = 'DEAD' OR (status = 'QUEUED' \
+                            AND (claimed_until IS NULL OR claimed_until < now()))) RETURNING ",
         columns!()
     ))
     .bind(id)

@@ -6,6 +6,7 @@ mod claims;
 mod crashes;
 mod emails;
 mod helpers;
+mod operator_retry;
 mod outcome;
 mod reservations;
 mod shutdown;
