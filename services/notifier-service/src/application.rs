@@ -1,4 +1,5 @@
-//! Build, bind and run: the operator gRPC server, one consumer per source and the sender. Shutdown stops them all through one token, lets a send in flight record its outcome, and
+//! Build, bind and run: the operator gRPC server, one consumer per source, the sender and the ledger's
+//! purge. Shutdown stops them all through one token, lets a send in flight record its outcome, and
 //! only then closes the pool.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -21,6 +22,7 @@ use crate::{
     pipeline::{
         consumer::{self, ConsumerSettings, Source},
         contacts::Contacts,
+        purge::{self, PurgeSettings},
         sender::{self, Sender, SenderSettings},
     },
     policy::{SERVICE_NAME, policy},
@@ -39,6 +41,7 @@ pub struct Settings {
     pub mailer: Mailer,
     pub consumer: ConsumerSettings,
     pub sender: SenderSettings,
+    pub purge: PurgeSettings,
     /// After shutdown begins: how long in-flight calls and sends may take to finish.
     pub drain_deadline: Duration,
     pub migrate_on_start: bool,
@@ -46,13 +49,14 @@ pub struct Settings {
 
 impl Settings {
     /// Database connections needed besides the parallel sends: the sender's LISTEN, one per consumer
-    /// (its ledger transaction), and one shared by operator calls and claims.
+    /// (its ledger transaction), and one shared by operator calls, claims and the purge.
     pub fn reserved_connections(&self) -> u32 {
         2 + self.sources.len() as u32
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sender.validate()?;
+        self.purge.validate()?;
         // Every send in flight can record its outcome at once: none waits for a connection while its
         // claim runs out.
         let budget = self.sender.batch + i64::from(self.reserved_connections());
@@ -124,6 +128,11 @@ impl Application {
             settings: s.sender.clone(),
         });
         tasks.spawn(sender::run(sender, workers.clone()));
+        tasks.spawn(purge::run(
+            self.pool.clone(),
+            s.purge.clone(),
+            workers.clone(),
+        ));
 
         tracing::info!(addr = %self.listener.local_addr()?, "notifier-service listening");
         let api = NotifierServiceServer::new(NotifierApi {

@@ -16,6 +16,7 @@ use crate::{
     mail::{Mailer, SmtpSettings, TlsMode},
     pipeline::{
         consumer::{ConsumerSettings, Source},
+        purge::PurgeSettings,
         sender::SenderSettings,
     },
 };
@@ -115,9 +116,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTEMPT_DEADLINE_SECONDS", default_value_t = 25)]
     pub attempt_deadline_seconds: u64,
     /// Deliveries sent in parallel; at most DATABASE_MAX_CONNECTIONS minus 4 (the sender's LISTEN, one
-    /// per consumer, one for operator calls and claims).
+    /// per consumer, one for operator calls, claims and the purge).
     #[arg(long, env = "SEND_PARALLELISM", default_value_t = 6)]
     pub send_parallelism: i64,
+    /// How long SENT deliveries stay in the ledger before they are purged (DEAD ones are kept).
+    #[arg(long, env = "DELIVERY_RETENTION_HOURS", default_value_t = 168)]
+    pub delivery_retention_hours: u64,
     /// Long-poll wait of each outbox pull.
     #[arg(long, env = "PULL_WAIT_MS", default_value_t = 10_000)]
     pub pull_wait_ms: u64,
@@ -175,6 +179,10 @@ impl ServeArgs {
                 attempt_deadline: Duration::from_secs(self.attempt_deadline_seconds),
                 batch: self.send_parallelism,
                 poll_fallback: Duration::from_secs(1),
+            },
+            purge: PurgeSettings {
+                retention: Duration::from_secs(self.delivery_retention_hours * 3600),
+                ..PurgeSettings::default()
             },
             drain_deadline: self.shutdown.drain_deadline(),
             migrate_on_start: self.migrate_on_start,

@@ -168,6 +168,27 @@ pub async fn requeue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Deliver
     .await
 }
 
+/// Deletes at most `batch` SENT deliveries sent longer ago than `retention`; returns how many. One
+/// short statement per batch, so a large backlog never holds many row locks or a long transaction.
+#[tracing::instrument(skip_all, err)]
+pub async fn purge_sent(
+    conn: &mut PgConnection,
+    retention: Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM deliveries WHERE id IN ( \
+             SELECT id FROM deliveries \
+             WHERE status = 'SENT' AND sent_at < now() - $1 * interval '1 second' \
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(retention.as_secs_f64())
+    .bind(batch)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     sqlx::query_as(concat!(

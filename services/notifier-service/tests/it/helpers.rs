@@ -14,6 +14,7 @@ use notifier_service::{
     mail::{Mailer, SmtpSettings, TlsMode},
     pipeline::{
         consumer::{ConsumerSettings, Source},
+        purge::PurgeSettings,
         sender::SenderSettings,
     },
 };
@@ -127,6 +128,7 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
             batch: 6,
             poll_fallback: Duration::from_millis(500),
         },
+        purge: PurgeSettings::default(),
         drain_deadline: Duration::from_secs(5),
         migrate_on_start: true,
     }

@@ -9,5 +9,6 @@ mod helpers;
 mod operator_retry;
 mod outcome;
 mod reservations;
+mod retention;
 mod shutdown;
 mod smtp_failures;
