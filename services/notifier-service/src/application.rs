@@ -1,4 +1,6 @@
-//! Build, bind and run: the operator gRPC server, one consumer per source, and the sender.
+//! Build, bind and run: the operator gRPC server, one consumer per source, the sender and the ledger's
+//! purge. Shutdown stops them all through one token, lets a send in flight record its outcome, and
+//! only then closes the pool.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -9,7 +11,7 @@ use clinic_common::{
 };
 use clinic_proto::pb::notifier::v1::notifier_service_server::NotifierServiceServer;
 use secrecy::SecretString;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -20,6 +22,7 @@ use crate::{
     pipeline::{
         consumer::{self, ConsumerSettings, Source},
         contacts::Contacts,
+        purge::{self, PurgeSettings},
         sender::{self, Sender, SenderSettings},
     },
     policy::{SERVICE_NAME, policy},
@@ -38,8 +41,35 @@ pub struct Settings {
     pub mailer: Mailer,
     pub consumer: ConsumerSettings,
     pub sender: SenderSettings,
+    pub purge: PurgeSettings,
+    /// After shutdown begins: how long in-flight calls and sends may take to finish.
     pub drain_deadline: Duration,
     pub migrate_on_start: bool,
+}
+
+impl Settings {
+    /// Database connections needed besides the parallel sends: the sender's LISTEN, one per consumer
+    /// (its ledger transaction), and one shared by operator calls, claims and the purge.
+    pub fn reserved_connections(&self) -> u32 {
+        2 + self.sources.len() as u32
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.sender.validate()?;
+        self.purge.validate()?;
+        // Every send in flight can record its outcome at once: none waits for a connection while its
+        // claim runs out.
+        let budget = self.sender.batch + i64::from(self.reserved_connections());
+        anyhow::ensure!(
+            budget <= i64::from(self.database_max_connections),
+            "{} parallel sends need {budget} database connections with the {} others the notifier \
+             holds; the pool has {} (raise DATABASE_MAX_CONNECTIONS or lower SEND_PARALLELISM)",
+            self.sender.batch,
+            self.reserved_connections(),
+            self.database_max_connections
+        );
+        Ok(())
+    }
 }
 
 pub struct Application {
@@ -50,6 +80,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let pool = db::pool(
             &settings.database_url,
             SCHEMA,
@@ -74,9 +105,11 @@ impl Application {
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let s = self.settings;
+        // Cancelled with `shutdown`, or when the server fails.
         let workers = shutdown.child_token();
+        let mut tasks = JoinSet::new();
         for source in s.sources.clone() {
-            tokio::spawn(consumer::run(
+            tasks.spawn(consumer::run(
                 source,
                 self.pool.clone(),
                 s.consumer.clone(),
@@ -94,26 +127,50 @@ impl Application {
             contacts,
             settings: s.sender.clone(),
         });
-        tokio::spawn(sender::run(sender, workers.clone()));
+        tasks.spawn(sender::run(sender, workers.clone()));
+        tasks.spawn(purge::run(
+            self.pool.clone(),
+            s.purge.clone(),
+            workers.clone(),
+        ));
 
         tracing::info!(addr = %self.listener.local_addr()?, "notifier-service listening");
         let api = NotifierServiceServer::new(NotifierApi {
             pool: self.pool.clone(),
         });
         let auth = AuthLayer::new(s.verifier, policy(), DOMAIN);
-        server::serve(
-            self.listener,
-            tonic::service::Routes::new(api),
-            auth,
-            ServeOptions {
-                services: vec![SERVICE_NAME],
-                drain_deadline: s.drain_deadline,
-            },
-            shutdown,
-        )
-        .await?;
-        workers.cancel();
+        let serving = async {
+            let served = server::serve(
+                self.listener,
+                tonic::service::Routes::new(api),
+                auth,
+                ServeOptions {
+                    services: vec![SERVICE_NAME],
+                    drain_deadline: s.drain_deadline,
+                },
+                shutdown,
+            )
+            .await;
+            workers.cancel();
+            served
+        };
+        // The gRPC calls and the background tasks drain side by side, within the one deadline.
+        let (served, ()) = tokio::join!(serving, drain(tasks, &workers, s.drain_deadline));
+        // Only now: a send that was in flight has recorded its outcome.
         self.pool.close().await;
-        Ok(())
+        served
+    }
+}
+
+/// Once `stop` is cancelled, waits up to `deadline` for every task to finish, then aborts the rest.
+async fn drain(mut tasks: JoinSet<()>, stop: &CancellationToken, deadline: Duration) {
+    stop.cancelled().await;
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(deadline, all_done).await.is_err() {
+        tracing::warn!(
+            left = tasks.len(),
+            "drain deadline passed; aborting background tasks"
+        );
+        tasks.shutdown().await;
     }
 }

@@ -16,6 +16,7 @@ use crate::{
     mail::{Mailer, SmtpSettings, TlsMode},
     pipeline::{
         consumer::{ConsumerSettings, Source},
+        purge::PurgeSettings,
         sender::SenderSettings,
     },
 };
@@ -108,6 +109,19 @@ pub struct ServeArgs {
     pub backoff_base_ms: u64,
     #[arg(long, env = "BACKOFF_MAX_MS", default_value_t = 600_000)]
     pub backoff_max_ms: u64,
+    /// How long a sender holds a claimed delivery before another replica may take it over.
+    #[arg(long, env = "CLAIM_SECONDS", default_value_t = 60)]
+    pub claim_seconds: u64,
+    /// Longest one send attempt (patient look-up, render, SMTP) may take; at most half the claim.
+    #[arg(long, env = "ATTEMPT_DEADLINE_SECONDS", default_value_t = 25)]
+    pub attempt_deadline_seconds: u64,
+    /// Deliveries sent in parallel; at most DATABASE_MAX_CONNECTIONS minus 4 (the sender's LISTEN, one
+    /// per consumer, one for operator calls, claims and the purge).
+    #[arg(long, env = "SEND_PARALLELISM", default_value_t = 6)]
+    pub send_parallelism: i64,
+    /// How long SENT deliveries stay in the ledger before they are purged (DEAD ones are kept).
+    #[arg(long, env = "DELIVERY_RETENTION_HOURS", default_value_t = 168)]
+    pub delivery_retention_hours: u64,
     /// Long-poll wait of each outbox pull.
     #[arg(long, env = "PULL_WAIT_MS", default_value_t = 10_000)]
     pub pull_wait_ms: u64,
@@ -161,9 +175,14 @@ impl ServeArgs {
                 max_attempts: self.max_attempts,
                 backoff_base: Duration::from_millis(self.backoff_base_ms),
                 backoff_max: Duration::from_millis(self.backoff_max_ms),
-                claim: Duration::from_secs(60),
-                batch: 32,
+                claim: Duration::from_secs(self.claim_seconds),
+                attempt_deadline: Duration::from_secs(self.attempt_deadline_seconds),
+                batch: self.send_parallelism,
                 poll_fallback: Duration::from_secs(1),
+            },
+            purge: PurgeSettings {
+                retention: Duration::from_secs(self.delivery_retention_hours * 3600),
+                ..PurgeSettings::default()
             },
             drain_deadline: self.shutdown.drain_deadline(),
             migrate_on_start: self.migrate_on_start,

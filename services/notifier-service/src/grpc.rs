@@ -7,6 +7,7 @@ use clinic_common::{
 };
 use clinic_proto::pb::notifier::v1::{self as pb, notifier_service_server::NotifierService};
 use sqlx::PgPool;
+use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -120,8 +121,13 @@ impl NotifierService for NotifierApi {
                 .await
                 .map_err(NotifierError::from)?
             {
-                Some(_) => Err(NotifierError::AlreadySent.into()),
                 None => Err(NotifierError::NotFound.into()),
+                Some(d) if d.status == "SENT" => Err(NotifierError::AlreadySent.into()),
+                // QUEUED and held by a sender (DEAD ones are always requeued).
+                Some(d) => Err(NotifierError::InProgress {
+                    claimed_until: d.claimed_until.unwrap_or_else(OffsetDateTime::now_utc),
+                }
+                .into()),
             },
         }
     }

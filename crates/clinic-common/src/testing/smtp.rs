@@ -46,11 +46,45 @@ struct Shared {
     mail: watch::Sender<Vec<Mail>>,
     accept_delay: Mutex<Duration>,
     rejected: Mutex<Vec<String>>,
+    deferred: Mutex<Vec<String>>,
+    hold: watch::Sender<Hold>,
+}
+
+/// Replies to the end of DATA held back until the test releases them.
+#[derive(Debug, Default)]
+struct Hold {
+    on: bool,
+    /// Messages that reached the end of DATA while holding, including ones whose client gave up.
+    held: usize,
+    /// Sessions waiting for the release right now.
+    waiting: usize,
 }
 
 impl Shared {
     fn accept_delay(&self) -> Duration {
         *self.accept_delay.lock().unwrap()
+    }
+
+    fn defers(&self, recipient: &str) -> bool {
+        let deferred = self.deferred.lock().unwrap();
+        deferred.iter().any(|r| recipient.contains(r.as_str()))
+    }
+
+    /// Counts a held message when replies are held; the caller then waits for the release and calls
+    /// `unhold`.
+    fn hold(&self) -> Option<watch::Receiver<Hold>> {
+        let mut held = false;
+        self.hold.send_if_modified(|h| {
+            held = h.on;
+            h.held += usize::from(h.on);
+            h.waiting += usize::from(h.on);
+            h.on
+        });
+        held.then(|| self.hold.subscribe())
+    }
+
+    fn unhold(&self) {
+        self.hold.send_modify(|h| h.waiting -= 1);
     }
 
     fn rejects(&self, recipient: &str) -> bool {
@@ -91,6 +125,8 @@ impl SmtpServer {
                 mail: watch::Sender::new(Vec::new()),
                 accept_delay: Mutex::new(Duration::ZERO),
                 rejected: Mutex::new(Vec::new()),
+                deferred: Mutex::new(Vec::new()),
+                hold: watch::Sender::new(Hold::default()),
             }),
             runtime: Some(runtime),
             listening: None,
@@ -132,6 +168,38 @@ impl SmtpServer {
     /// Answers RCPT TO with a permanent `550` for addresses containing `part`.
     pub fn reject_recipients_containing(&self, part: &str) {
         self.shared.rejected.lock().unwrap().push(part.to_owned());
+    }
+
+    /// Answers RCPT TO with a temporary `450` for addresses containing `part`.
+    pub fn defer_recipients_containing(&self, part: &str) {
+        self.shared.deferred.lock().unwrap().push(part.to_owned());
+    }
+
+    /// From now on, the answer to each end of DATA waits for [`release_replies`](Self::release_replies):
+    /// a send is in flight, the server has the message, the client has no answer yet. A message is
+    /// stored only when its reply goes out; a client that hangs up while held leaves nothing stored
+    /// (the server never took it), so a client that gives up in time causes no e-mail.
+    pub fn hold_replies(&self) {
+        self.shared.hold.send_modify(|h| h.on = true);
+    }
+
+    /// Answers every held message (storing it) and stops holding.
+    pub fn release_replies(&self) {
+        self.shared.hold.send_modify(|h| h.on = false);
+    }
+
+    /// Waits until `n` messages reached the end of DATA while replies were held (ones whose client gave
+    /// up count too); panics after `limit`.
+    pub async fn wait_for_held(&self, n: usize, limit: Duration) {
+        let mut hold = self.shared.hold.subscribe();
+        let reached = tokio::time::timeout(limit, hold.wait_for(|h| h.held >= n))
+            .await
+            .is_ok();
+        assert!(
+            reached,
+            "only {} of {n} sends reached the end of DATA",
+            self.shared.hold.borrow().held
+        );
     }
 
     pub fn messages(&self) -> Vec<Mail> {

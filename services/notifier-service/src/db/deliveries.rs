@@ -8,7 +8,8 @@ use uuid::Uuid;
 macro_rules! columns {
     () => {
         "id, source, event_id, event_type, aggregate_id, payload, traceparent, status, attempts, \
-         next_attempt_at, last_error, recipient, message_id, created_at, sent_at"
+         next_attempt_at, last_error, recipient, message_id, created_at, sent_at, claimed_until, \
+         claim_token"
     };
 }
 
@@ -29,6 +30,10 @@ pub struct Delivery {
     pub message_id: String,
     pub created_at: OffsetDateTime,
     pub sent_at: Option<OffsetDateTime>,
+    /// Until when a sender holds it (QUEUED only).
+    pub claimed_until: Option<OffsetDateTime>,
+    /// The holder's claim: outcomes are recorded only under it.
+    pub claim_token: Option<Uuid>,
 }
 
 pub struct NewDelivery<'a> {
@@ -71,8 +76,9 @@ pub async fn notify_queued(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Claims up to `max` due deliveries for `claim` (SKIP LOCKED: replicas take disjoint sets). A claim
-/// that outlives a crashed sender expires and the delivery is claimed again.
+/// Claims up to `max` due deliveries for `claim` (SKIP LOCKED: replicas take disjoint sets), each under
+/// a fresh claim token. A claim that outlives a crashed sender expires and the delivery is claimed
+/// again, under a new token.
 #[tracing::instrument(skip_all, err)]
 pub async fn claim_due(
     conn: &mut PgConnection,
@@ -85,10 +91,12 @@ pub async fn claim_due(
              WHERE status = 'QUEUED' AND next_attempt_at <= now() \
                AND (claimed_until IS NULL OR claimed_until < now()) \
              ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         UPDATE deliveries d SET claimed_until = now() + $2 * interval '1 millisecond', attempts = d.attempts + 1 \
+         UPDATE deliveries d SET claimed_until = now() + $2 * interval '1 millisecond', \
+                                 claim_token = gen_random_uuid(), attempts = d.attempts + 1 \
          FROM due WHERE d.id = due.id RETURNING ",
         "d.id, d.source, d.event_id, d.event_type, d.aggregate_id, d.payload, d.traceparent, d.status, \
-         d.attempts, d.next_attempt_at, d.last_error, d.recipient, d.message_id, d.created_at, d.sent_at"
+         d.attempts, d.next_attempt_at, d.last_error, d.recipient, d.message_id, d.created_at, d.sent_at, \
+         d.claimed_until, d.claim_token"
     ))
     .bind(max)
     .bind(claim.as_millis() as f64)
@@ -96,56 +104,89 @@ pub async fn claim_due(
     .await
 }
 
+/// Records the send, if `token` still holds the claim. Returns whether it did (false: the claim lapsed
+/// and was taken over, or an operator or the holder already settled it).
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]
 pub async fn mark_sent(
     conn: &mut PgConnection,
     id: Uuid,
+    token: Uuid,
     recipient: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE deliveries SET status = 'SENT', sent_at = now(), recipient = $2, claimed_until = NULL, \
-         last_error = NULL WHERE id = $1",
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = 'SENT', sent_at = now(), recipient = $3, claimed_until = NULL, \
+         claim_token = NULL, last_error = NULL WHERE id = $1 AND claim_token = $2",
     )
     .bind(id)
+    .bind(token)
     .bind(recipient)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Records a failed attempt: back in the queue at `retry_at`, or DEAD when `dead`.
+/// Records a failed attempt, if `token` still holds the claim: back in the queue at `retry_at`, or
+/// DEAD when `dead`. Returns whether it did.
 #[tracing::instrument(skip_all, fields(delivery_id = %id, dead), err)]
 pub async fn mark_failed(
     conn: &mut PgConnection,
     id: Uuid,
+    token: Uuid,
     error: &str,
     retry_at: OffsetDateTime,
     dead: bool,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE deliveries SET status = CASE WHEN $4 THEN 'DEAD' ELSE 'QUEUED' END, last_error = $2, \
-         next_attempt_at = $3, claimed_until = NULL WHERE id = $1",
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE deliveries SET status = CASE WHEN $5 THEN 'DEAD' ELSE 'QUEUED' END, last_error = $3, \
+         next_attempt_at = $4, claimed_until = NULL, claim_token = NULL \
+         WHERE id = $1 AND claim_token = $2",
     )
     .bind(id)
+    .bind(token)
     .bind(error)
     .bind(retry_at)
     .bind(dead)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Puts a DEAD or QUEUED delivery back in the queue, due now, with a fresh attempt budget.
+/// Puts a delivery back in the queue, due now, with a fresh attempt budget: a DEAD one, or a QUEUED one
+/// no sender holds (waiting for its next attempt, or its holder's claim lapsed). A delivery being sent
+/// right now is left alone, or a second sender would send it too; a SENT one stays sent.
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]
 pub async fn requeue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
     sqlx::query_as(concat!(
-        "UPDATE deliveries SET status = 'QUEUED', attempts = 0, next_attempt_at = now(), claimed_until = NULL \
-         WHERE id = $1 AND status <> 'SENT' RETURNING ",
+        "UPDATE deliveries SET status = 'QUEUED', attempts = 0, next_attempt_at = now(), \
+                               claimed_until = NULL, claim_token = NULL \
+         WHERE id = $1 AND (status = 'DEAD' OR (status = 'QUEUED' \
+                            AND (claimed_until IS NULL OR claimed_until < now()))) RETURNING ",
         columns!()
     ))
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// Deletes at most `batch` SENT deliveries sent longer ago than `retention`; returns how many. One
+/// short statement per batch, so a large backlog never holds many row locks or a long transaction.
+#[tracing::instrument(skip_all, err)]
+pub async fn purge_sent(
+    conn: &mut PgConnection,
+    retention: Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM deliveries WHERE id IN ( \
+             SELECT id FROM deliveries \
+             WHERE status = 'SENT' AND sent_at < now() - $1 * interval '1 second' \
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(retention.as_secs_f64())
+    .bind(batch)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 #[tracing::instrument(skip_all, fields(delivery_id = %id), err)]

@@ -5,7 +5,7 @@ pub mod smtp_pool;
 pub mod transport;
 
 pub use render::{Contact, Email, render};
-pub use transport::{Mailer, SmtpSettings, TlsMode};
+pub use transport::{MailError, Mailer, SmtpSettings, TlsMode};
 
 /// `Message-ID` of the e-mail for an event: derived from the event id only, so a resend after a crash
 /// carries the same id and receivers can drop the duplicate.

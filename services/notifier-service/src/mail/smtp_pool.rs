@@ -123,3 +123,11 @@ pub enum SendError {
     #[error("SMTP exchange took longer than {0:?}")]
     TimedOut(Duration),
 }
+
+impl SendError {
+    /// The server refused for good (a 5xx reply, e.g. 550 for an unknown mailbox): sending the same
+    /// message again gets the same answer. Connection errors, time-outs and 4xx replies may heal.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Smtp(e) if e.is_permanent())
+    }
+}

@@ -9,7 +9,10 @@ use lettre::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Email, smtp_pool::SmtpPool};
+use super::{
+    Email,
+    smtp_pool::{SendError, SmtpPool},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TlsMode {
@@ -69,22 +72,25 @@ impl Mailer {
         from: &Mailbox,
         message_id: &str,
         email: &Email,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), MailError> {
         let name = format!("{} {}", email.to.first_name, email.to.last_name);
-        let to = Mailbox::new(Some(name), email.to.email.parse()?);
+        let address = email
+            .to
+            .email
+            .parse()
+            .map_err(|e| MailError::Message(format!("recipient {:?}: {e}", email.to.email)))?;
         let message = Message::builder()
             .message_id(Some(message_id.to_owned()))
             .from(from.clone())
-            .to(to)
+            .to(Mailbox::new(Some(name), address))
             .subject(email.subject.clone())
             .multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
                 email.html.clone(),
-            ))?;
+            ))
+            .map_err(|e| MailError::Message(e.to_string()))?;
         match self {
-            Mailer::Smtp(pool) => {
-                pool.send(message.envelope(), &message.formatted()).await?;
-            }
+            Mailer::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await?,
             Mailer::SmtpTls(t) => {
                 t.send(message).await?;
             }
@@ -93,6 +99,33 @@ impl Mailer {
             }
         }
         Ok(())
+    }
+}
+
+/// Why an e-mail did not go, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The message cannot be built (e.g. the recipient's address does not parse).
+    #[error("cannot build the message: {0}")]
+    Message(String),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    SmtpTls(#[from] lettre::transport::smtp::Error),
+    #[error("write .eml file: {0}")]
+    File(#[from] lettre::transport::file::Error),
+}
+
+impl MailError {
+    /// Retrying cannot help: the message is malformed or the server refused it with a 5xx reply.
+    /// Connection errors, time-outs, 4xx replies and a full disk are worth another attempt.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            MailError::Message(_) => true,
+            MailError::Send(e) => e.is_permanent(),
+            MailError::SmtpTls(e) => e.is_permanent(),
+            MailError::File(_) => false,
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! The two loops: consumers record pulled events in the ledger then ack; senders claim queued
-//! deliveries, render, send over SMTP and record the outcome.
+//! deliveries, render, send over SMTP and record the outcome. Beside them, the ledger's purge.
 
 pub mod consumer;
 pub mod contacts;
+pub mod outcome;
+pub mod purge;
 pub mod sender;
 
 use std::time::Duration;

@@ -1,7 +1,15 @@
 //! Claims due deliveries, renders and sends them, records the outcome. Wakes on the consumer's NOTIFY,
 //! polls as a fallback.
+//!
+//! Exactly one e-mail per delivery rests on three bounds: an attempt (patient look-up, render, SMTP)
+//! gives up after `attempt_deadline`, at most half the claim, so it never outlives the claim; its
+//! outcome is recorded under the claim's token, so a sender whose claim was taken over records nothing;
+//! and the write is retried until the claim ends (see `outcome`).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use lettre::message::Mailbox;
 use opentelemetry::propagation::TextMapPropagator;
@@ -16,6 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{
     backoff,
     contacts::{ContactError, Contacts},
+    outcome::{self, Outcome},
 };
 use crate::{
     db::{QUEUE_CHANNEL, deliveries},
@@ -31,8 +40,27 @@ pub struct SenderSettings {
     pub backoff_max: Duration,
     /// How long a claimed delivery is reserved for this sender before another may take it.
     pub claim: Duration,
+    /// Longest one attempt (patient look-up, render, SMTP) may take. At most half the claim: the holder
+    /// gives up while its claim still holds, and has the rest of it to record the outcome.
+    pub attempt_deadline: Duration,
+    /// Deliveries claimed and sent in parallel per round. Each may need a database connection at the
+    /// same moment to record its outcome, so it is bounded by the pool (see `Settings::validate`).
     pub batch: i64,
     pub poll_fallback: Duration,
+}
+
+impl SenderSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.batch >= 1, "the send batch must be at least 1");
+        anyhow::ensure!(
+            !self.attempt_deadline.is_zero() && self.claim >= self.attempt_deadline * 2,
+            "the claim ({:?}) must be at least twice the attempt deadline ({:?}), so a sender gives \
+             up on an attempt while its claim still holds",
+            self.claim,
+            self.attempt_deadline
+        );
+        Ok(())
+    }
 }
 
 pub struct Sender {
@@ -43,54 +71,60 @@ pub struct Sender {
 }
 
 enum Failure {
-    /// Retry later (SMTP or registration-service down).
+    /// Retry later (SMTP or registration-service down, a 4xx reply, the attempt deadline).
     Transient(String),
-    /// Retrying cannot help (no template, unknown patient, bad address): dead at once.
+    /// Retrying cannot help (no template, unknown patient, bad address, a 5xx reply): dead at once.
     Permanent(String),
 }
 
+/// Runs until `shutdown`: then claims nothing more, and returns once the sends in flight have
+/// recorded their outcome.
 pub async fn run(sender: Arc<Sender>, shutdown: CancellationToken) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(clinic_common::db::wake_on_notify(
+    let listen = clinic_common::db::wake_on_notify(
         sender.pool.clone(),
         QUEUE_CHANNEL.to_owned(),
         wake.clone(),
         shutdown.clone(),
-    ));
-    loop {
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let claimed = async {
-            let mut conn = sender.pool.acquire().await?;
-            deliveries::claim_due(&mut conn, sender.settings.batch, sender.settings.claim).await
-        };
-        let batch = match claimed.await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming deliveries failed");
-                Vec::new()
-            }
-        };
-        let full = batch.len() as i64 == sender.settings.batch;
-        let sends = batch.into_iter().map(|d| {
-            let sender = sender.clone();
-            async move { sender.deliver(d).await }
-        });
-        futures::future::join_all(sends).await;
-        if full {
-            continue;
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = notified => {},
-            () = tokio::time::sleep(sender.settings.poll_fallback) => {},
-        }
-    }
+    );
+    tokio::join!(listen, sender.send_loop(&wake, &shutdown));
 }
 
 impl Sender {
-    async fn deliver(&self, d: deliveries::Delivery) {
+    async fn send_loop(&self, wake: &Notify, shutdown: &CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Taken before the claim, so the claim in the database ends no earlier than this.
+            let claim_ends = Instant::now() + self.settings.claim;
+            let claimed = async {
+                let mut conn = self.pool.acquire().await?;
+                deliveries::claim_due(&mut conn, self.settings.batch, self.settings.claim).await
+            };
+            let batch = match claimed.await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed");
+                    Vec::new()
+                }
+            };
+            let full = batch.len() as i64 == self.settings.batch;
+            // Not cut short by shutdown: a send in flight may already be accepted by the SMTP server,
+            // and its outcome must be recorded (both are bounded by the claim).
+            futures::future::join_all(batch.into_iter().map(|d| self.deliver(d, claim_ends))).await;
+            if full {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = notified => {},
+                () = tokio::time::sleep(self.settings.poll_fallback) => {},
+            }
+        }
+    }
+
+    async fn deliver(&self, d: deliveries::Delivery, claim_ends: Instant) {
         // Continue the trace of the request that caused the event.
         let span = tracing::info_span!("send_email", delivery_id = %d.id, event_type = %d.event_type, attempt = d.attempts);
         if let Some(tp) = &d.traceparent {
@@ -98,19 +132,22 @@ impl Sender {
             let _ = span.set_parent(TraceContextPropagator::new().extract(&carrier));
         }
         async {
-            let outcome = self.try_send(&d).await;
-            let mut conn = match self.pool.acquire().await {
-                Ok(c) => c,
-                Err(e) => {
-                    // The claim expires and another attempt follows.
-                    tracing::warn!(error = %e, "cannot record delivery outcome");
-                    return;
-                }
+            let Some(token) = d.claim_token else {
+                tracing::error!("claimed delivery without a claim token; not sent");
+                return;
             };
-            let recorded = match outcome {
+            let deadline = self.settings.attempt_deadline;
+            let attempt = tokio::time::timeout(deadline, self.try_send(&d))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::Transient(format!(
+                        "attempt took longer than {deadline:?}"
+                    )))
+                });
+            let outcome = match attempt {
                 Ok(recipient) => {
                     tracing::info!("e-mail accepted by SMTP");
-                    deliveries::mark_sent(&mut conn, d.id, &recipient).await
+                    Outcome::Sent { recipient }
                 }
                 Err(failure) => {
                     let (error, permanent) = match failure {
@@ -123,19 +160,20 @@ impl Sender {
                         self.settings.backoff_base,
                         self.settings.backoff_max,
                     );
-                    let retry_at = OffsetDateTime::now_utc() + delay;
                     tracing::warn!(
                         error,
                         dead,
                         retry_in_ms = delay.as_millis() as u64,
                         "delivery failed"
                     );
-                    deliveries::mark_failed(&mut conn, d.id, &error, retry_at, dead).await
+                    Outcome::Failed {
+                        error,
+                        retry_at: OffsetDateTime::now_utc() + delay,
+                        dead,
+                    }
                 }
             };
-            if let Err(e) = recorded {
-                tracing::warn!(error = %e, "recording delivery outcome failed");
-            }
+            outcome::record(&self.pool, d.id, token, &outcome, claim_ends).await;
         }
         .instrument(span)
         .await
@@ -163,7 +201,10 @@ impl Sender {
         self.mailer
             .send(&self.settings.from, &d.message_id, &email)
             .await
-            .map_err(|e| Failure::Transient(format!("smtp: {e}")))?;
+            .map_err(|e| match e.is_permanent() {
+                true => Failure::Permanent(format!("smtp: {e}")),
+                false => Failure::Transient(format!("smtp: {e}")),
+            })?;
         Ok(email.to.email)
     }
 }

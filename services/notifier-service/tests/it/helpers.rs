@@ -14,6 +14,7 @@ use notifier_service::{
     mail::{Mailer, SmtpSettings, TlsMode},
     pipeline::{
         consumer::{ConsumerSettings, Source},
+        purge::PurgeSettings,
         sender::SenderSettings,
     },
 };
@@ -41,7 +42,10 @@ pub struct Pipeline {
 pub struct Knobs {
     pub max_attempts: i32,
     pub backoff_base: Duration,
+    pub backoff_max: Duration,
     pub replicas: usize,
+    /// How long a sender's claim on a delivery lasts.
+    pub claim: Duration,
 }
 
 impl Default for Knobs {
@@ -49,9 +53,19 @@ impl Default for Knobs {
         Self {
             max_attempts: 8,
             backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(2),
             replicas: 1,
+            claim: Duration::from_secs(30),
         }
     }
+}
+
+/// `application_name` of the notifiers' database sessions, so a test can find (and kill) them.
+pub const NOTIFIER_APPLICATION_NAME: &str = "notifier-it";
+
+fn with_application_name(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={NOTIFIER_APPLICATION_NAME}")
 }
 
 pub fn service_token(keys: &TestKeys) -> String {
@@ -70,7 +84,7 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
     let token: secrecy::SecretString = service_token(&p.keys).into();
     Settings {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: p.db.secret_url(),
+        database_url: with_application_name(&p.db.url).into(),
         database_max_connections: 10,
         verifier: p.keys.verifier.clone(),
         sources: vec![
@@ -108,11 +122,13 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
             activation_base_url: ACTIVATION_URL.into(),
             max_attempts: knobs.max_attempts,
             backoff_base: knobs.backoff_base,
-            backoff_max: Duration::from_secs(2),
-            claim: Duration::from_secs(30),
-            batch: 32,
+            backoff_max: knobs.backoff_max,
+            claim: knobs.claim,
+            attempt_deadline: knobs.claim / 2,
+            batch: 6,
             poll_fallback: Duration::from_millis(500),
         },
+        purge: PurgeSettings::default(),
         drain_deadline: Duration::from_secs(5),
         migrate_on_start: true,
     }
@@ -203,9 +219,20 @@ impl Pipeline {
         client: &mut RegistrationServiceClient<Channel>,
     ) -> reg::RegistrationRequest {
         let n = Uuid::new_v4().as_u128();
+        self.submit_as(client, &format!("p{:x}@mail.example.com", n as u64))
+            .await
+    }
+
+    /// Submits a registration for `email`.
+    pub async fn submit_as(
+        &self,
+        client: &mut RegistrationServiceClient<Channel>,
+        email: &str,
+    ) -> reg::RegistrationRequest {
+        let n = Uuid::new_v4().as_u128();
         client
             .submit_registration(reg::SubmitRegistrationRequest {
-                email: format!("p{:x}@mail.example.com", n as u64),
+                email: email.to_owned(),
                 password: "patient password 1".into(),
                 first_name: "Ana".into(),
                 last_name: format!("Test{}", n % 100_000),
@@ -264,4 +291,66 @@ impl Pipeline {
 /// The Message-ID the notifier gives the e-mail of `event_id`.
 pub fn message_id(event_id: Uuid) -> String {
     notifier_service::mail::message_id(event_id, "notifier.test")
+}
+
+/// Submits and approves one registration for `email`: one `registration.approved` event, one e-mail.
+pub async fn approve_one(p: &Pipeline, email: &str) {
+    let admin = p.admin(0).await;
+    let mut client = p.registration().await;
+    let r = p.submit_as(&mut client, email).await;
+    client
+        .approve_registration_request(p.approve(&r.id, &admin.token))
+        .await
+        .unwrap();
+}
+
+/// (id, status, attempts) of the ledger's only delivery, once it exists.
+pub async fn only_delivery(p: &Pipeline) -> (Uuid, String, i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows: Vec<(Uuid, String, i32)> =
+            sqlx::query_as("SELECT id, status, attempts FROM deliveries")
+                .fetch_all(&p.pool)
+                .await
+                .unwrap();
+        assert!(rows.len() <= 1, "{rows:?}");
+        if let Some(row) = rows.into_iter().next() {
+            return row;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (bounded) until delivery `id` has `status`.
+pub async fn wait_for_status(p: &Pipeline, id: Uuid, status: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: String = sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1")
+            .bind(id)
+            .fetch_one(&p.pool)
+            .await
+            .unwrap();
+        if now == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delivery {id} still {now}, never {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Ends every database session of the notifiers (their pooled connections die under them); returns
+/// how many.
+pub async fn terminate_notifier_sessions(p: &Pipeline) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1) killed",
+    )
+    .bind(NOTIFIER_APPLICATION_NAME)
+    .fetch_one(&p.pool)
+    .await
+    .unwrap()
 }

@@ -2,7 +2,13 @@
 //! processes), real PostgreSQL, and a real SMTP server on loopback (`clinic_common::testing::SmtpServer`).
 //! E-mails are counted by Message-ID at that server.
 
+mod claims;
 mod crashes;
 mod emails;
 mod helpers;
+mod operator_retry;
+mod outcome;
 mod reservations;
+mod retention;
+mod shutdown;
+mod smtp_failures;

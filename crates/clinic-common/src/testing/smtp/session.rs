@@ -61,6 +61,9 @@ async fn converse(
                 (None, _) => "503 5.5.1 MAIL first\r\n",
                 (Some(_), None) => "501 5.5.4 syntax: RCPT TO:<address>\r\n",
                 (Some(_), Some(to)) if shared.rejects(&to) => "550 5.1.1 mailbox unavailable\r\n",
+                (Some(_), Some(to)) if shared.defers(&to) => {
+                    "450 4.2.1 mailbox busy, try again later\r\n"
+                }
                 (Some(all), Some(to)) => {
                     all.push(to);
                     "250 2.1.5 OK\r\n"
@@ -70,6 +73,18 @@ async fn converse(
             "DATA" => {
                 say("354 end data with <CR><LF>.<CR><LF>\r\n").await?;
                 let raw = read_data(&mut read).await?;
+                if let Some(mut hold) = shared.hold() {
+                    let gone = tokio::select! {
+                        _ = hold.wait_for(|h| !h.on) => false,
+                        // The client hung up (or spoke out of turn) before it had an answer: the
+                        // message was never accepted.
+                        _ = read.fill_buf() => true,
+                    };
+                    shared.unhold();
+                    if gone {
+                        return Ok(());
+                    }
+                }
                 let delay = shared.accept_delay();
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;

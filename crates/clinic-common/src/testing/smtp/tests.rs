@@ -199,3 +199,63 @@ async fn wait_for_also_returns_a_duplicate_that_arrives_shortly_after() {
     assert_eq!(mails.len(), 2, "the late duplicate is counted");
     assert_eq!(mails[0].message_id, mails[1].message_id);
 }
+
+#[tokio::test]
+async fn deferred_recipients_get_a_temporary_error() {
+    let server = SmtpServer::start();
+    server.defer_recipients_containing("busy");
+
+    let err = client(&server)
+        .send(mail("busy@mail.test", "later"))
+        .await
+        .unwrap_err();
+
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(err.status().map(|c| c.to_string()), Some("450".into()));
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_held_reply_goes_out_and_the_message_is_stored_only_on_release() {
+    let server = SmtpServer::start();
+    server.hold_replies();
+    let client = client(&server);
+    let send = tokio::spawn(async move { client.send(mail("ana@mail.test", "held")).await });
+
+    server.wait_for_held(1, WAIT).await;
+    assert!(server.messages().is_empty(), "stored before its reply");
+    assert!(!send.is_finished());
+    server.release_replies();
+
+    send.await.unwrap().unwrap();
+    let mails = server.wait_for(1, WAIT).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].text, "held");
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_while_its_reply_is_held_leaves_nothing_stored() {
+    let server = SmtpServer::start();
+    server.hold_replies();
+    let first = client(&server);
+    let send = tokio::spawn(async move { first.send(mail("ana@mail.test", "abandoned")).await });
+    server.wait_for_held(1, WAIT).await;
+
+    // Dropping the send drops its connection, as a client's timeout does.
+    send.abort();
+    let _ = send.await;
+    let mut hold = server.shared.hold.subscribe();
+    tokio::time::timeout(WAIT, hold.wait_for(|h| h.waiting == 0))
+        .await
+        .expect("the held session sees the hang-up")
+        .unwrap();
+    server.release_replies();
+    client(&server)
+        .send(mail("bo@mail.test", "after"))
+        .await
+        .unwrap();
+
+    let mails = server.wait_for(1, WAIT).await;
+    let texts: Vec<&str> = mails.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["after"]);
+}

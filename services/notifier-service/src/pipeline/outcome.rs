@@ -1,0 +1,86 @@
+//! Recording an attempt's outcome under its claim, retried until the claim ends.
+//!
+//! A `SENT` that is not recorded is an e-mail sent twice: once the claim lapses, another attempt
+//! follows. So a failed write (a dropped connection, a restarting database, a pool wait) is retried on
+//! a fresh connection with a bounded backoff for as long as the claim holds. After that another sender
+//! may hold the delivery, and the claim token decides: a stale write changes nothing.
+
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::deliveries;
+
+pub enum Outcome {
+    Sent {
+        recipient: String,
+    },
+    Failed {
+        error: String,
+        retry_at: OffsetDateTime,
+        dead: bool,
+    },
+}
+
+/// First pause between writes; it doubles up to `MAX_PAUSE`.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+/// Even a write begun after the claim ended gets this long: the token makes it safe, and no other
+/// sender may have taken the delivery yet.
+const MIN_WRITE_TIME: Duration = Duration::from_secs(1);
+
+/// Records `outcome` of the attempt made under claim `token`; gives up when the claim ends.
+pub async fn record(pool: &PgPool, id: Uuid, token: Uuid, outcome: &Outcome, claim_ends: Instant) {
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let time = claim_ends
+            .saturating_duration_since(Instant::now())
+            .max(MIN_WRITE_TIME);
+        match tokio::time::timeout(time, write(pool, id, token, outcome)).await {
+            Ok(Ok(true)) => return,
+            Ok(Ok(false)) => {
+                tracing::warn!(
+                    "outcome not recorded: the claim lapsed and the delivery was taken over (fenced off)"
+                );
+                return;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "recording the outcome failed; retrying"),
+            Err(_) => tracing::warn!("recording the outcome timed out; retrying"),
+        }
+        if Instant::now() + pause >= claim_ends {
+            tracing::error!(
+                sent = matches!(outcome, Outcome::Sent { .. }),
+                "outcome not recorded before the claim ended; the delivery will be attempted again"
+            );
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+/// One write; Ok(false) when the claim is no longer ours.
+async fn write(
+    pool: &PgPool,
+    id: Uuid,
+    token: Uuid,
+    outcome: &Outcome,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let written = match outcome {
+        Outcome::Sent { recipient } => deliveries::mark_sent(&mut conn, id, token, recipient).await,
+        Outcome::Failed {
+            error,
+            retry_at,
+            dead,
+        } => deliveries::mark_failed(&mut conn, id, token, error, *retry_at, *dead).await,
+    };
+    if written.is_err() {
+        // The connection may be broken (its session killed, the network cut): the retry must not get
+        // it back from the pool.
+        conn.close_on_drop();
+    }
+    written
+}
