@@ -450,10 +450,17 @@ fn emails(state: &State, faults: &[Fault], mails: &[Mail], claim: time::Duration
         r.duplicates += copies.len() - 1;
         let first = OffsetDateTime::from(copies[0].accepted_at);
         let cause = faults.iter().find(|f| {
+            // The crash window: a notifier killed, or the SMTP server going down, between the
+            // server storing a message and the notifier recording it. A database restart, a slow
+            // server, a SIGTERM or a cut client connection must not duplicate anything.
             let can_cut = match f.kind {
                 FaultKind::Kill => f.target.starts_with("notifier"),
-                FaultKind::PostgresRestart | FaultKind::SmtpSlow | FaultKind::SmtpDown => true,
-                FaultKind::Terminate | FaultKind::Cut | FaultKind::Freeze => false,
+                FaultKind::SmtpDown => true,
+                FaultKind::PostgresRestart
+                | FaultKind::SmtpSlow
+                | FaultKind::Terminate
+                | FaultKind::Cut
+                | FaultKind::Freeze => false,
             };
             can_cut && f.from <= first + claim && first <= f.to + time::Duration::seconds(1)
         });

@@ -15,6 +15,8 @@ use crate::process::{ServiceProcess, run_command};
 /// Domain of every `Message-ID` the notifiers write.
 pub const MESSAGE_ID_DOMAIN: &str = "chaos.test";
 pub const ACTIVATION_BASE_URL: &str = "http://chaos.test/activate";
+/// How long a notifier's claim on a delivery lasts (its sends give up at 4 s).
+pub const CLAIM_SECONDS: u64 = 10;
 /// Password of every account the run creates.
 pub const PASSWORD: &str = "chaos run password 1";
 
@@ -179,6 +181,9 @@ impl Cluster {
                 ("BACKOFF_BASE_MS", "200"),
                 ("BACKOFF_MAX_MS", "2000"),
                 ("PULL_WAIT_MS", "2000"),
+                // A killed sender's claims lapse soon, so the run settles soon after it.
+                ("CLAIM_SECONDS", &CLAIM_SECONDS.to_string()),
+                ("ATTEMPT_DEADLINE_SECONDS", "4"),
             ]);
             let p = cluster.process(Kind::Notifier, i, free_addr(), extra);
             cluster.notifier.push(p);

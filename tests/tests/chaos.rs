@@ -20,8 +20,7 @@ use tokio::{sync::Barrier, time::Instant};
 const ADMINS: usize = 8;
 const PATIENTS: usize = 12;
 const APPLICANTS: usize = 2;
-/// How long a claimed delivery is reserved for its sender (the notifier's default).
-const CLAIM: Duration = Duration::from_secs(60);
+const CLAIM: Duration = Duration::from_secs(system_tests::cluster::CLAIM_SECONDS);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_run_keeps_every_guarantee() {
