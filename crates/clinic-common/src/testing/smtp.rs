@@ -206,9 +206,9 @@ impl SmtpServer {
         self.shared.mail.borrow().clone()
     }
 
-    /// Waits until at least `n` messages arrived (or panics after `limit`), then until none arrived for
-    /// a quiet period, and returns them all: callers assert exact counts, so a late duplicate fails.
-    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Mail> {
+    /// Waits until at least `n` messages arrived (panics after `limit`): a point in a stream, not its
+    /// end — use [`wait_for`](Self::wait_for) to count.
+    pub async fn wait_for_at_least(&self, n: usize, limit: Duration) {
         let mut arrivals = self.shared.mail.subscribe();
         let reached = tokio::time::timeout(limit, arrivals.wait_for(|all| all.len() >= n))
             .await
@@ -218,6 +218,13 @@ impl SmtpServer {
             "only {} of {n} e-mails arrived",
             self.messages().len()
         );
+    }
+
+    /// Waits until at least `n` messages arrived (or panics after `limit`), then until none arrived for
+    /// a quiet period, and returns them all: callers assert exact counts, so a late duplicate fails.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Mail> {
+        self.wait_for_at_least(n, limit).await;
+        let mut arrivals = self.shared.mail.subscribe();
         let deadline = Instant::now() + limit;
         while tokio::time::timeout(QUIET, arrivals.changed())
             .await

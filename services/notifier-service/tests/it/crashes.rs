@@ -91,9 +91,24 @@ async fn all_mailed_once(p: &Pipeline, expected: usize) {
     assert_eq!(mails.len(), expected, "no e-mail twice");
 }
 
+/// Deliveries in each state, from the ledger.
+async fn ledger(p: &Pipeline) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status ORDER BY status")
+        .fetch_all(&p.pool)
+        .await
+        .unwrap()
+}
+
+async fn sent_count(p: &Pipeline) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'SENT'")
+        .fetch_one(&p.pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_notifier_killed_while_holding_events_loses_none_and_duplicates_none() {
-    let mut p = spawn_pipeline(Knobs {
+async fn a_notifier_killed_mid_stream_with_sends_in_flight_loses_none_and_duplicates_none() {
+    let p = spawn_pipeline(Knobs {
         replicas: 0,
         ..Knobs::default()
     })
@@ -110,47 +125,38 @@ async fn a_notifier_killed_while_holding_events_loses_none_and_duplicates_none()
         ("SMTP_HOST", "127.0.0.1".into()),
         ("SMTP_PORT", p.smtp.port.to_string()),
         ("MESSAGE_ID_DOMAIN", "notifier.test".into()),
+        // Short claims: what the killed process held is sent again soon.
+        ("CLAIM_SECONDS", "4".into()),
+        ("ATTEMPT_DEADLINE_SECONDS", "2".into()),
     ];
-    // SMTP is down: the notifier pulls, records and claims, but cannot finish anything.
-    p.smtp.stop();
     let bin = env!("CARGO_BIN_EXE_notifier-service");
     let mut notifier = spawn(bin, &p.db, &dir, &env);
+    // Mid-stream, with SMTP up: some e-mails are out, then the next sends reach the end of DATA and
+    // wait there for the server's answer, and the process dies.
+    p.smtp.wait_for_at_least(5, WAIT).await;
+    p.smtp.hold_replies();
+    p.smtp.wait_for_held(1, WAIT).await;
+    // Every message the server took before the hold is in the ledger as SENT: the kill below falls
+    // outside the crash window (accepted, not yet recorded), so no duplicate is allowed.
     let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let leased: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM outbox WHERE lease_until > now() OR delivered_at IS NOT NULL",
-        )
-        .fetch_one(&p.reg_pool)
-        .await
-        .unwrap();
-        if leased > 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "notifier never pulled"
-        );
+    while sent_count(&p).await < p.smtp.messages().len() as i64 {
+        assert!(std::time::Instant::now() < deadline, "SENT never recorded");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     sigkill(&mut notifier);
+    let sent_before = p.smtp.messages().len();
+    assert!(sent_before < 40, "the kill came after everything was sent");
+    let in_flight = ledger(&p).await;
+    assert!(
+        in_flight.iter().any(|(s, n)| s == "QUEUED" && *n > 0),
+        "nothing was left to send: {in_flight:?}"
+    );
+    // The held sends' client is gone: the server never took those messages.
+    p.smtp.release_replies();
 
-    // Its leases and claims expire; the next one delivers everything.
-    sqlx::query(
-        "UPDATE outbox SET lease_until = now() - interval '1 second' WHERE delivered_at IS NULL",
-    )
-    .execute(&p.reg_pool)
-    .await
-    .unwrap();
-    // The dead process may have claimed deliveries; those claims lapse as time would make them.
-    sqlx::query(
-        "UPDATE deliveries SET claimed_until = now() - interval '1 second' WHERE status = 'QUEUED'",
-    )
-    .execute(&p.pool)
-    .await
-    .unwrap();
-    p.smtp.restart();
     let mut restarted = spawn(bin, &p.db, &dir, &env);
     all_mailed_once(&p, 40).await;
+    assert_eq!(ledger(&p).await, vec![("SENT".to_owned(), 40)]);
     sigkill(&mut restarted);
     let _ = std::fs::remove_dir_all(dir);
 }
