@@ -30,11 +30,7 @@ pub struct Contacts {
 
 impl Contacts {
     pub fn new(url: &str, token: SecretString, deadline: Duration) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(url.to_owned())?
-            .connect_timeout(deadline)
-            .timeout(deadline)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = clinic_common::client::internal_channel(url, deadline)?;
         Ok(Self {
             client: RegistrationServiceClient::new(channel),
             token,
