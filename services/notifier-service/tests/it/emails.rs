@@ -205,7 +205,7 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
     let mut p = spawn_pipeline(Knobs {
         max_attempts: 3,
         backoff_base: Duration::from_millis(100),
-        replicas: 1,
+        ..Knobs::default()
     })
     .await;
     let admin = p.admin(0).await;

@@ -2,6 +2,7 @@ use std::{sync::Arc, time::Duration};
 
 use clinic_common::{
     auth::Role,
+    outbox::FeedSettings,
     testing::{Running, SmtpServer, TestDb, TestKeys, bearer},
 };
 use clinic_proto::pb::{
@@ -37,11 +38,13 @@ pub struct Pipeline {
     pub pool: PgPool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Knobs {
     pub max_attempts: i32,
     pub backoff_base: Duration,
     pub replicas: usize,
+    /// The producers' outbox feeds.
+    pub feed: FeedSettings,
 }
 
 impl Default for Knobs {
@@ -50,6 +53,7 @@ impl Default for Knobs {
             max_attempts: 8,
             backoff_base: Duration::from_millis(200),
             replicas: 1,
+            feed: FeedSettings::default(),
         }
     }
 }
@@ -130,15 +134,20 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
     let db = Arc::new(TestDb::create().await);
     let keys = Arc::new(TestKeys::generate());
     let smtp = SmtpServer::start();
-    let registration =
-        registration_service::testing::start(registration_service::testing::settings(&db, &keys))
-            .await;
-    let appointment = appointment_service::testing::start(appointment_service::testing::settings(
-        &db,
-        &keys,
-        registration.addr,
-        Duration::from_secs(2),
-    ))
+    let registration = registration_service::testing::start(registration_service::Settings {
+        outbox: knobs.feed.clone(),
+        ..registration_service::testing::settings(&db, &keys)
+    })
+    .await;
+    let appointment = appointment_service::testing::start(appointment_service::Settings {
+        outbox: knobs.feed.clone(),
+        ..appointment_service::testing::settings(
+            &db,
+            &keys,
+            registration.addr,
+            Duration::from_secs(2),
+        )
+    })
     .await;
     let mut p = Pipeline {
         reg_pool: db.pool("registration").await,
@@ -152,7 +161,7 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
         notifiers: Vec::new(),
     };
     for _ in 0..knobs.replicas {
-        let n = start_notifier(notifier_settings(&p, knobs)).await;
+        let n = start_notifier(notifier_settings(&p, knobs.clone())).await;
         p.notifiers.push(n);
     }
     p

@@ -5,4 +5,5 @@
 mod crashes;
 mod emails;
 mod helpers;
+mod poison;
 mod reservations;
