@@ -1,15 +1,17 @@
 //! Integration-test support: a real PostgreSQL (the one `DATABASE_URL` names, or a throwaway cluster),
-//! a fresh database per test, key pairs, assertions on `google.rpc` error details, a real SMTP server
-//! and grpcurl.
+//! a fresh database per test, key pairs, assertions on `google.rpc` error details, a real SMTP server,
+//! a TCP proxy that breaks links on demand, and grpcurl.
 
 mod grpcurl;
 mod postgres;
+mod proxy;
 mod running;
 mod smtp;
 mod status;
 
 pub use grpcurl::grpcurl;
 pub use postgres::TestDb;
+pub use proxy::TcpProxy;
 pub use running::Running;
 pub use smtp::{Mail, SmtpServer};
 pub use status::{error_info, field_violations, retry_delay};
