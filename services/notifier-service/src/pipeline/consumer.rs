@@ -4,22 +4,20 @@
 //! own savepoint and only recorded events are acked, so one event that cannot be recorded never
 //! holds back the others; the feed parks it once its deliveries run out.
 
-use std::time::Duration;
+mod record;
+
+use std::{future::Future, time::Duration};
 
 use clinic_common::auth::with_bearer;
 use clinic_proto::pb::outbox::v1::{
-    AckRequest, OutboxEvent, PullRequest, outbox_feed_client::OutboxFeedClient,
+    AckRequest, PullRequest, PullResponse, outbox_feed_client::OutboxFeedClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{Acquire, Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
-use uuid::Uuid;
+use tonic::{Status, transport::Channel};
 
-use crate::{
-    db::deliveries::{self, NewDelivery},
-    mail::message_id,
-};
+use record::{ledger_ready, record};
 
 /// A producing service whose outbox this notifier drains.
 #[derive(Debug, Clone)]
@@ -34,12 +32,78 @@ pub struct ConsumerSettings {
     pub consumer: String,
     pub token: SecretString,
     pub batch: i32,
+    /// Long-poll wait of each `Pull`.
     pub wait: Duration,
+    /// Deadline of an `Ack`, and of a `Pull` beyond its wait.
+    pub call_deadline: Duration,
+    /// HTTP/2 PING interval on the feed connection, also while no call is open.
+    pub keep_alive_interval: Duration,
+    /// A PING unanswered this long closes the connection (the channel then reconnects).
+    pub keep_alive_timeout: Duration,
     pub message_id_domain: String,
 }
 
-fn authorized<T>(msg: T, token: &SecretString) -> tonic::Request<T> {
-    with_bearer(msg, token.expose_secret(), None)
+/// The feed's client over one HTTP/2 connection that PINGs the producer, also between calls: a link
+/// that went silent without closing (half-open, black-holed) is dropped after the PING timeout and
+/// the channel connects anew.
+fn feed_client(
+    url: &str,
+    settings: &ConsumerSettings,
+) -> anyhow::Result<OutboxFeedClient<Channel>> {
+    let channel = Channel::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(settings.keep_alive_interval)
+        .keep_alive_timeout(settings.keep_alive_timeout)
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    Ok(OutboxFeedClient::new(channel))
+}
+
+/// `msg` with the bearer token and `deadline`, which the producer is told (`grpc-timeout`).
+fn request<T>(msg: T, token: &SecretString, deadline: Duration) -> tonic::Request<T> {
+    let mut r = with_bearer(msg, token.expose_secret(), None);
+    r.set_timeout(deadline);
+    r
+}
+
+/// Bounds the whole call, response body included, by `deadline`.
+async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(deadline, call).await {
+        Ok(r) => r.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded("outbox feed call deadline")),
+    }
+}
+
+async fn pull(
+    feed: &mut OutboxFeedClient<Channel>,
+    settings: &ConsumerSettings,
+) -> Result<PullResponse, Status> {
+    let deadline = settings.wait + settings.call_deadline;
+    let msg = PullRequest {
+        consumer: settings.consumer.clone(),
+        max_events: settings.batch,
+        wait_ms: settings.wait.as_millis() as i32,
+    };
+    within(deadline, feed.pull(request(msg, &settings.token, deadline))).await
+}
+
+async fn ack(
+    feed: &mut OutboxFeedClient<Channel>,
+    settings: &ConsumerSettings,
+    event_ids: Vec<String>,
+) -> Result<(), Status> {
+    let deadline = settings.call_deadline;
+    let msg = AckRequest {
+        consumer: settings.consumer.clone(),
+        event_ids,
+    };
+    within(deadline, feed.ack(request(msg, &settings.token, deadline)))
+        .await
+        .map(drop)
 }
 
 pub async fn run(
@@ -48,31 +112,23 @@ pub async fn run(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) {
-    let channel = match Channel::from_shared(source.url.clone()) {
-        Ok(c) => c
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .connect_lazy(),
+    let mut feed = match feed_client(&source.url, &settings) {
+        Ok(f) => f,
         Err(e) => {
             tracing::error!(source = source.name, error = %e, "bad source url; consumer not started");
             return;
         }
     };
-    let mut feed = OutboxFeedClient::new(channel);
     let mut failures = 0u32;
     loop {
         let pulled = tokio::select! {
             () = shutdown.cancelled() => return,
-            r = feed.pull(authorized(PullRequest {
-                consumer: settings.consumer.clone(),
-                max_events: settings.batch,
-                wait_ms: settings.wait.as_millis() as i32,
-            }, &settings.token)) => r,
+            r = pull(&mut feed, &settings) => r,
         };
         let events = match pulled {
             Ok(r) => {
                 failures = 0;
-                r.into_inner().events
+                r.events
             }
             Err(status) => {
                 failures += 1;
@@ -109,128 +165,8 @@ pub async fn run(
         if recorded.acks.is_empty() {
             continue;
         }
-        if let Err(status) = feed
-            .ack(authorized(
-                AckRequest {
-                    consumer: settings.consumer.clone(),
-                    event_ids: recorded.acks,
-                },
-                &settings.token,
-            ))
-            .await
-        {
-            tracing::warn!(source = source.name, code = ?status.code(), "ack failed; events will be redelivered");
+        if let Err(status) = ack(&mut feed, &settings, recorded.acks).await {
+            tracing::warn!(source = source.name, code = ?status.code(), message = status.message(), "ack failed; events will be redelivered");
         }
     }
-}
-
-/// Waits until the ledger's database answers again (or shutdown: false).
-async fn ledger_ready(pool: &PgPool, shutdown: &CancellationToken) -> bool {
-    let mut pause = Duration::from_millis(200);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return false,
-            () = tokio::time::sleep(pause) => {},
-        }
-        match ping(pool).await {
-            Ok(()) => return true,
-            Err(e) => tracing::warn!(error = %e, "ledger database still unavailable"),
-        }
-        pause = (pause * 2).min(Duration::from_secs(5));
-    }
-}
-
-async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let answered = conn.ping().await;
-    if answered.is_err() {
-        // Broken: don't hand it back to the pool.
-        conn.close_on_drop();
-    }
-    answered
-}
-
-/// What one batch left in the ledger.
-struct Recorded {
-    /// Events in the ledger (new or already there): to ack.
-    acks: Vec<String>,
-    /// How many of them were new.
-    new: usize,
-}
-
-/// Why one event could not be recorded. It is not acked, so it comes again after its lease; the
-/// feed parks it when its deliveries run out.
-#[derive(Debug, thiserror::Error)]
-enum EventError {
-    #[error("event id is not a UUID: {0}")]
-    Id(#[from] uuid::Error),
-    #[error("payload is not JSON: {0}")]
-    Payload(#[from] serde_json::Error),
-    #[error("ledger refused it: {0}")]
-    Ledger(#[from] sqlx::Error),
-}
-
-/// Records the batch in one transaction, each event in its own savepoint: an event that fails
-/// (unparsable, or refused by the database) is rolled back alone and left unacked, and the others
-/// are committed and acked. An error here (begin, rollback to a savepoint, commit) fails the batch.
-async fn record(
-    pool: &PgPool,
-    source: &Source,
-    settings: &ConsumerSettings,
-    events: &[OutboxEvent],
-) -> Result<Recorded, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let mut recorded = Recorded {
-        acks: Vec::with_capacity(events.len()),
-        new: 0,
-    };
-    for e in events {
-        let mut savepoint = tx.begin().await?;
-        match record_one(&mut savepoint, source, settings, e).await {
-            Ok(new) => {
-                savepoint.commit().await?;
-                recorded.new += usize::from(new);
-                recorded.acks.push(e.id.clone());
-            }
-            Err(error) => {
-                savepoint.rollback().await?;
-                tracing::warn!(
-                    source = source.name,
-                    event_id = e.id,
-                    event_type = e.event_type,
-                    aggregate_id = e.aggregate_id,
-                    delivery_attempt = e.delivery_attempt,
-                    %error,
-                    "event not recorded; left unacked"
-                );
-            }
-        }
-    }
-    if recorded.new > 0 {
-        deliveries::notify_queued(&mut tx).await?;
-    }
-    tx.commit().await?;
-    Ok(recorded)
-}
-
-/// Records one event; whether it was new.
-async fn record_one(
-    conn: &mut PgConnection,
-    source: &Source,
-    settings: &ConsumerSettings,
-    e: &OutboxEvent,
-) -> Result<bool, EventError> {
-    let event_id = Uuid::parse_str(&e.id)?;
-    let payload: serde_json::Value = serde_json::from_str(&e.payload_json)?;
-    let mid = message_id(event_id, &settings.message_id_domain);
-    let delivery = NewDelivery {
-        source: source.name,
-        event_id,
-        event_type: &e.event_type,
-        aggregate_id: &e.aggregate_id,
-        payload: &payload,
-        traceparent: Some(e.traceparent.as_str()).filter(|t| !t.is_empty()),
-        message_id: &mid,
-    };
-    Ok(deliveries::record(conn, &delivery).await?)
 }

@@ -103,6 +103,9 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
             token,
             batch: 100,
             wait: Duration::from_secs(5),
+            call_deadline: Duration::from_secs(5),
+            keep_alive_interval: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
             message_id_domain: "notifier.test".into(),
         },
         sender: SenderSettings {

@@ -5,5 +5,6 @@
 mod crashes;
 mod emails;
 mod helpers;
+mod links;
 mod poison;
 mod reservations;
