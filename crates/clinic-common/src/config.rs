@@ -64,6 +64,10 @@ pub struct OutboxArgs {
     /// How long delivered outbox events are kept before they are purged.
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
     pub outbox_retention_hours: u64,
+    /// How many times an outbox event is handed out; when the last lease expires unacked the event is
+    /// parked (kept, never handed out again, logged at error, listed in the `outbox_parked` view).
+    #[arg(long, env = "OUTBOX_MAX_DELIVERIES", default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..))]
+    pub outbox_max_deliveries: i32,
 }
 
 impl OutboxArgs {
@@ -71,6 +75,7 @@ impl OutboxArgs {
         crate::outbox::FeedSettings {
             lease: Duration::from_secs(self.outbox_lease_seconds),
             retention: Duration::from_secs(self.outbox_retention_hours * 3600),
+            max_deliveries: self.outbox_max_deliveries,
             ..Default::default()
         }
     }

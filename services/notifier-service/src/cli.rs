@@ -125,6 +125,16 @@ pub struct ServeArgs {
     /// Long-poll wait of each outbox pull.
     #[arg(long, env = "PULL_WAIT_MS", default_value_t = 10_000)]
     pub pull_wait_ms: u64,
+    /// Deadline of each outbox Ack, and of each Pull beyond its wait: a call on a link that went
+    /// silent fails after this instead of hanging.
+    #[arg(long, env = "FEED_CALL_DEADLINE_MS", default_value_t = 5_000)]
+    pub feed_call_deadline_ms: u64,
+    /// HTTP/2 keep-alive PING interval on the connections to the outbox feeds (sent also while idle).
+    #[arg(long, env = "FEED_KEEPALIVE_INTERVAL_MS", default_value_t = 10_000)]
+    pub feed_keepalive_interval_ms: u64,
+    /// How long a keep-alive PING may go unanswered before the feed connection is dropped and remade.
+    #[arg(long, env = "FEED_KEEPALIVE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub feed_keepalive_timeout_ms: u64,
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
     pub migrate_on_start: bool,
 }
@@ -167,6 +177,9 @@ impl ServeArgs {
                 token,
                 batch: 100,
                 wait: Duration::from_millis(self.pull_wait_ms),
+                call_deadline: Duration::from_millis(self.feed_call_deadline_ms),
+                keep_alive_interval: Duration::from_millis(self.feed_keepalive_interval_ms),
+                keep_alive_timeout: Duration::from_millis(self.feed_keepalive_timeout_ms),
                 message_id_domain: self.message_id_domain.clone(),
             },
             sender: SenderSettings {

@@ -18,19 +18,53 @@ pub struct LeasedEvent {
     pub delivery_attempts: i32,
 }
 
-/// Leases up to `max` committed, undelivered events whose lease is free or expired. `SKIP LOCKED`
-/// lets concurrent pullers (two replicas, two consumers) take disjoint sets without waiting.
+/// An event whose deliveries ran out: parked instead of handed out again.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ParkedEvent {
+    pub id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub delivery_attempts: i32,
+    /// The consumer that held the last lease.
+    pub leased_by: Option<String>,
+}
+
+/// Parks undelivered events handed out `max_deliveries` times whose last lease has expired: they are
+/// kept (and listed in the `outbox_parked` view) but never leased again. Each is returned once, by
+/// the statement that parked it.
+#[tracing::instrument(skip_all, err)]
+pub async fn park_exhausted(
+    conn: &mut PgConnection,
+    max_deliveries: i32,
+) -> Result<Vec<ParkedEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE outbox SET parked_at = now() \
+         WHERE delivered_at IS NULL AND parked_at IS NULL \
+           AND delivery_attempts >= $1 AND lease_until < now() \
+         RETURNING id, aggregate_type, aggregate_id, event_type, delivery_attempts, leased_by",
+    )
+    .bind(max_deliveries)
+    .fetch_all(conn)
+    .await
+}
+
+/// Leases up to `max` committed, undelivered, unparked events whose lease is free or expired and
+/// that were handed out fewer than `max_deliveries` times. `SKIP LOCKED` lets concurrent pullers
+/// (two replicas, two consumers) take disjoint sets without waiting.
 #[tracing::instrument(skip_all, fields(max), err)]
 pub async fn lease(
     conn: &mut PgConnection,
     consumer: &str,
     max: i64,
     lease: Duration,
+    max_deliveries: i32,
 ) -> Result<Vec<LeasedEvent>, sqlx::Error> {
     sqlx::query_as(
         "WITH free AS ( \
              SELECT id FROM outbox \
-             WHERE delivered_at IS NULL AND (lease_until IS NULL OR lease_until < now()) \
+             WHERE delivered_at IS NULL AND parked_at IS NULL AND delivery_attempts < $4 \
+               AND (lease_until IS NULL OR lease_until < now()) \
              ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
          UPDATE outbox o SET leased_by = $1, lease_until = now() + $3 * interval '1 millisecond', \
                 delivery_attempts = o.delivery_attempts + 1 \
@@ -41,15 +75,18 @@ pub async fn lease(
     .bind(consumer)
     .bind(max)
     .bind(lease.as_millis() as f64)
+    .bind(max_deliveries)
     .fetch_all(conn)
     .await
 }
 
-/// Marks events delivered. Acking an already delivered or unknown id is a no-op.
+/// Marks events delivered (a late ack of a parked event unparks it: it was delivered after all).
+/// Acking an already delivered or unknown id is a no-op.
 #[tracing::instrument(skip_all, fields(n = ids.len()), err)]
 pub async fn ack(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE outbox SET delivered_at = now(), lease_until = NULL WHERE id = ANY($1) AND delivered_at IS NULL",
+        "UPDATE outbox SET delivered_at = now(), lease_until = NULL, parked_at = NULL \
+         WHERE id = ANY($1) AND delivered_at IS NULL",
     )
     .bind(ids)
     .execute(conn)

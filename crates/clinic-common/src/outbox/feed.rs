@@ -32,6 +32,9 @@ pub struct FeedSettings {
     pub retention: Duration,
     /// Longest sleep between checks when no notification arrives (expired leases, lost notifications).
     pub poll_fallback: Duration,
+    /// How many times an event is handed out; when its last lease expires unacked it is parked
+    /// (dead-lettered: kept, never handed out again, logged at error, listed in `outbox_parked`).
+    pub max_deliveries: i32,
 }
 
 impl Default for FeedSettings {
@@ -40,6 +43,7 @@ impl Default for FeedSettings {
             lease: Duration::from_secs(30),
             retention: Duration::from_secs(7 * 24 * 3600),
             poll_fallback: Duration::from_secs(1),
+            max_deliveries: 10,
         }
     }
 }
@@ -167,6 +171,20 @@ async fn purge_loop(pool: PgPool, retention: Duration, shutdown: CancellationTok
     }
 }
 
+/// A parked event needs an operator: its cause is on the consumer's side (its logs name the event),
+/// and once fixed the event is requeued (see the `outbox_parked` migration).
+fn log_parked(e: &claims::ParkedEvent) {
+    tracing::error!(
+        event_id = %e.id,
+        event_type = e.event_type,
+        aggregate_type = e.aggregate_type,
+        aggregate_id = e.aggregate_id,
+        delivery_attempts = e.delivery_attempts,
+        last_consumer = e.leased_by.as_deref().unwrap_or(""),
+        "outbox event parked: handed out the maximum number of times and never acked"
+    );
+}
+
 fn consumer(raw: &str) -> Result<String, FieldViolation> {
     validate::bounded_text("consumer", raw, 100)
 }
@@ -217,11 +235,15 @@ impl OutboxFeed for OutboxFeedApi {
             notified.as_mut().enable();
             let leased = async {
                 let mut conn = self.pool.acquire().await?;
+                let parked =
+                    claims::park_exhausted(&mut conn, self.settings.max_deliveries).await?;
+                parked.iter().for_each(log_parked);
                 claims::lease(
                     &mut conn,
                     &who,
                     i64::from(r.max_events),
                     self.settings.lease,
+                    self.settings.max_deliveries,
                 )
                 .await
             };

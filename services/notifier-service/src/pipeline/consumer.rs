@@ -1,21 +1,23 @@
 //! One loop per producing service: long-poll its outbox feed, record each event in the ledger keyed
 //! by (source, event id) with ON CONFLICT DO NOTHING, commit, then ack. A crash between commit and
-//! ack only means the event is pulled again and recorded as a no-op.
+//! ack only means the event is pulled again and recorded as a no-op. Each event is recorded in its
+//! own savepoint and only recorded events are acked, so one event that cannot be recorded never
+//! holds back the others; the feed parks it once its deliveries run out.
 
-use std::time::Duration;
+mod record;
+
+use std::{future::Future, time::Duration};
 
 use clinic_common::auth::with_bearer;
-use clinic_proto::pb::outbox::v1::{AckRequest, PullRequest, outbox_feed_client::OutboxFeedClient};
+use clinic_proto::pb::outbox::v1::{
+    AckRequest, PullRequest, PullResponse, outbox_feed_client::OutboxFeedClient,
+};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
-use uuid::Uuid;
+use tonic::{Status, transport::Channel};
 
-use crate::{
-    db::deliveries::{self, NewDelivery},
-    mail::message_id,
-};
+use record::{ledger_ready, record};
 
 /// A producing service whose outbox this notifier drains.
 #[derive(Debug, Clone)]
@@ -30,12 +32,78 @@ pub struct ConsumerSettings {
     pub consumer: String,
     pub token: SecretString,
     pub batch: i32,
+    /// Long-poll wait of each `Pull`.
     pub wait: Duration,
+    /// Deadline of an `Ack`, and of a `Pull` beyond its wait.
+    pub call_deadline: Duration,
+    /// HTTP/2 PING interval on the feed connection, also while no call is open.
+    pub keep_alive_interval: Duration,
+    /// A PING unanswered this long closes the connection (the channel then reconnects).
+    pub keep_alive_timeout: Duration,
     pub message_id_domain: String,
 }
 
-fn authorized<T>(msg: T, token: &SecretString) -> tonic::Request<T> {
-    with_bearer(msg, token.expose_secret(), None)
+/// The feed's client over one HTTP/2 connection that PINGs the producer, also between calls: a link
+/// that went silent without closing (half-open, black-holed) is dropped after the PING timeout and
+/// the channel connects anew.
+fn feed_client(
+    url: &str,
+    settings: &ConsumerSettings,
+) -> anyhow::Result<OutboxFeedClient<Channel>> {
+    let channel = Channel::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(settings.keep_alive_interval)
+        .keep_alive_timeout(settings.keep_alive_timeout)
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    Ok(OutboxFeedClient::new(channel))
+}
+
+/// `msg` with the bearer token and `deadline`, which the producer is told (`grpc-timeout`).
+fn request<T>(msg: T, token: &SecretString, deadline: Duration) -> tonic::Request<T> {
+    let mut r = with_bearer(msg, token.expose_secret(), None);
+    r.set_timeout(deadline);
+    r
+}
+
+/// Bounds the whole call, response body included, by `deadline`.
+async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(deadline, call).await {
+        Ok(r) => r.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded("outbox feed call deadline")),
+    }
+}
+
+async fn pull(
+    feed: &mut OutboxFeedClient<Channel>,
+    settings: &ConsumerSettings,
+) -> Result<PullResponse, Status> {
+    let deadline = settings.wait + settings.call_deadline;
+    let msg = PullRequest {
+        consumer: settings.consumer.clone(),
+        max_events: settings.batch,
+        wait_ms: settings.wait.as_millis() as i32,
+    };
+    within(deadline, feed.pull(request(msg, &settings.token, deadline))).await
+}
+
+async fn ack(
+    feed: &mut OutboxFeedClient<Channel>,
+    settings: &ConsumerSettings,
+    event_ids: Vec<String>,
+) -> Result<(), Status> {
+    let deadline = settings.call_deadline;
+    let msg = AckRequest {
+        consumer: settings.consumer.clone(),
+        event_ids,
+    };
+    within(deadline, feed.ack(request(msg, &settings.token, deadline)))
+        .await
+        .map(drop)
 }
 
 pub async fn run(
@@ -44,31 +112,23 @@ pub async fn run(
     settings: ConsumerSettings,
     shutdown: CancellationToken,
 ) {
-    let channel = match Channel::from_shared(source.url.clone()) {
-        Ok(c) => c
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .connect_lazy(),
+    let mut feed = match feed_client(&source.url, &settings) {
+        Ok(f) => f,
         Err(e) => {
             tracing::error!(source = source.name, error = %e, "bad source url; consumer not started");
             return;
         }
     };
-    let mut feed = OutboxFeedClient::new(channel);
     let mut failures = 0u32;
     loop {
         let pulled = tokio::select! {
             () = shutdown.cancelled() => return,
-            r = feed.pull(authorized(PullRequest {
-                consumer: settings.consumer.clone(),
-                max_events: settings.batch,
-                wait_ms: settings.wait.as_millis() as i32,
-            }, &settings.token)) => r,
+            r = pull(&mut feed, &settings) => r,
         };
         let events = match pulled {
             Ok(r) => {
                 failures = 0;
-                r.into_inner().events
+                r.events
             }
             Err(status) => {
                 failures += 1;
@@ -83,63 +143,30 @@ pub async fn run(
         if events.is_empty() {
             continue;
         }
-        match record(&pool, &source, &settings, &events).await {
-            Ok(new) => tracing::debug!(
-                source = source.name,
-                pulled = events.len(),
-                new,
-                "events recorded"
-            ),
+        let recorded = match record(&pool, &source, &settings, &events).await {
+            Ok(r) => r,
             Err(e) => {
-                // Not acked: the leases expire and the events come again.
+                // Nothing acked: the leases expire and the events come again. Pulling before the
+                // ledger answers would only spend the events' deliveries, so wait for it first.
                 tracing::warn!(source = source.name, error = %e, "recording events failed");
+                if !ledger_ready(&pool, &shutdown).await {
+                    return;
+                }
                 continue;
             }
-        }
-        let ids = events.into_iter().map(|e| e.id).collect();
-        if let Err(status) = feed
-            .ack(authorized(
-                AckRequest {
-                    consumer: settings.consumer.clone(),
-                    event_ids: ids,
-                },
-                &settings.token,
-            ))
-            .await
-        {
-            tracing::warn!(source = source.name, code = ?status.code(), "ack failed; events will be redelivered");
-        }
-    }
-}
-
-async fn record(
-    pool: &PgPool,
-    source: &Source,
-    settings: &ConsumerSettings,
-    events: &[clinic_proto::pb::outbox::v1::OutboxEvent],
-) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
-    let mut new = 0;
-    for e in events {
-        let event_id = Uuid::parse_str(&e.id)?;
-        let payload: serde_json::Value = serde_json::from_str(&e.payload_json)?;
-        let mid = message_id(event_id, &settings.message_id_domain);
-        let delivery = NewDelivery {
-            source: source.name,
-            event_id,
-            event_type: &e.event_type,
-            aggregate_id: &e.aggregate_id,
-            payload: &payload,
-            traceparent: Some(e.traceparent.as_str()).filter(|t| !t.is_empty()),
-            message_id: &mid,
         };
-        if deliveries::record(&mut tx, &delivery).await? {
-            new += 1;
+        tracing::debug!(
+            source = source.name,
+            pulled = events.len(),
+            new = recorded.new,
+            failed = events.len() - recorded.acks.len(),
+            "events recorded"
+        );
+        if recorded.acks.is_empty() {
+            continue;
+        }
+        if let Err(status) = ack(&mut feed, &settings, recorded.acks).await {
+            tracing::warn!(source = source.name, code = ?status.code(), message = status.message(), "ack failed; events will be redelivered");
         }
     }
-    if new > 0 {
-        deliveries::notify_queued(&mut tx).await?;
-    }
-    tx.commit().await?;
-    Ok(new)
 }

@@ -2,6 +2,7 @@ use std::{sync::Arc, time::Duration};
 
 use clinic_common::{
     auth::Role,
+    outbox::FeedSettings,
     testing::{Running, SmtpServer, TestDb, TestKeys, bearer},
 };
 use clinic_proto::pb::{
@@ -38,7 +39,7 @@ pub struct Pipeline {
     pub pool: PgPool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Knobs {
     pub max_attempts: i32,
     pub backoff_base: Duration,
@@ -46,6 +47,8 @@ pub struct Knobs {
     pub replicas: usize,
     /// How long a sender's claim on a delivery lasts.
     pub claim: Duration,
+    /// The producers' outbox feeds.
+    pub feed: FeedSettings,
 }
 
 impl Default for Knobs {
@@ -56,6 +59,7 @@ impl Default for Knobs {
             backoff_max: Duration::from_secs(2),
             replicas: 1,
             claim: Duration::from_secs(30),
+            feed: FeedSettings::default(),
         }
     }
 }
@@ -113,6 +117,9 @@ pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
             token,
             batch: 100,
             wait: Duration::from_secs(5),
+            call_deadline: Duration::from_secs(5),
+            keep_alive_interval: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
             message_id_domain: "notifier.test".into(),
         },
         sender: SenderSettings {
@@ -146,15 +153,20 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
     let db = Arc::new(TestDb::create().await);
     let keys = Arc::new(TestKeys::generate());
     let smtp = SmtpServer::start();
-    let registration =
-        registration_service::testing::start(registration_service::testing::settings(&db, &keys))
-            .await;
-    let appointment = appointment_service::testing::start(appointment_service::testing::settings(
-        &db,
-        &keys,
-        registration.addr,
-        Duration::from_secs(2),
-    ))
+    let registration = registration_service::testing::start(registration_service::Settings {
+        outbox: knobs.feed.clone(),
+        ..registration_service::testing::settings(&db, &keys)
+    })
+    .await;
+    let appointment = appointment_service::testing::start(appointment_service::Settings {
+        outbox: knobs.feed.clone(),
+        ..appointment_service::testing::settings(
+            &db,
+            &keys,
+            registration.addr,
+            Duration::from_secs(2),
+        )
+    })
     .await;
     let mut p = Pipeline {
         reg_pool: db.pool("registration").await,
@@ -168,7 +180,7 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
         notifiers: Vec::new(),
     };
     for _ in 0..knobs.replicas {
-        let n = start_notifier(notifier_settings(&p, knobs)).await;
+        let n = start_notifier(notifier_settings(&p, knobs.clone())).await;
         p.notifiers.push(n);
     }
     p
