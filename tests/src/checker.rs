@@ -39,6 +39,8 @@ pub struct State {
     pub appointments: HashMap<Uuid, (String, i64, Option<Uuid>)>,
     /// delivery statuses in the notifier's ledger → count
     pub deliveries: BTreeMap<String, i64>,
+    /// Outbox events the feeds gave up on (handed out too often without an ack).
+    pub parked: i64,
 }
 
 impl State {
@@ -77,7 +79,14 @@ impl State {
         .await?
         .into_iter()
         .collect();
+        let parked = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM registration.outbox WHERE parked_at IS NOT NULL) \
+                  + (SELECT count(*) FROM appointment.outbox WHERE parked_at IS NOT NULL)",
+        )
+        .fetch_one(db)
+        .await?;
         Ok(State {
+            parked,
             registration_events,
             appointment_events,
             requests,
@@ -475,6 +484,10 @@ fn emails(state: &State, faults: &[Fault], mails: &[Mail], claim: time::Duration
                 copies.len()
             )),
         }
+    }
+    if state.parked > 0 {
+        r.violations
+            .push(format!("{} outbox events parked", state.parked));
     }
     for (status, n) in &state.deliveries {
         if status != "SENT" {

@@ -184,6 +184,9 @@ impl Cluster {
                 // A killed sender's claims lapse soon, so the run settles soon after it.
                 ("CLAIM_SECONDS", &CLAIM_SECONDS.to_string()),
                 ("ATTEMPT_DEADLINE_SECONDS", "4"),
+                // A frozen link to a feed is noticed within seconds.
+                ("FEED_KEEPALIVE_INTERVAL_MS", "2000"),
+                ("FEED_KEEPALIVE_TIMEOUT_MS", "2000"),
             ]);
             let p = cluster.process(Kind::Notifier, i, free_addr(), extra);
             cluster.notifier.push(p);

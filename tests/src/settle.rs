@@ -8,11 +8,12 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 
-/// Rows still owed: undelivered outbox events of both producers, queued deliveries.
+/// Rows still owed: undelivered outbox events of both producers (parked ones are given up on: the
+/// checker reports them), queued deliveries.
 async fn owed(db: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM registration.outbox WHERE delivered_at IS NULL) \
-              + (SELECT count(*) FROM appointment.outbox WHERE delivered_at IS NULL) \
+        "SELECT (SELECT count(*) FROM registration.outbox WHERE delivered_at IS NULL AND parked_at IS NULL) \
+              + (SELECT count(*) FROM appointment.outbox WHERE delivered_at IS NULL AND parked_at IS NULL) \
               + (SELECT count(*) FROM notifier.deliveries WHERE status = 'QUEUED')",
     )
     .fetch_one(db)
