@@ -2,6 +2,7 @@
 //! a fresh database per test, key pairs, assertions on `google.rpc` error details, a real SMTP server,
 //! a TCP proxy that breaks links on demand, and grpcurl.
 
+mod db_faults;
 mod grpcurl;
 mod pg_cluster;
 mod postgres;
@@ -10,13 +11,14 @@ mod running;
 mod smtp;
 mod status;
 
+pub use db_faults::{allow_outbox_inserts, refuse_outbox_inserts, wait_for_lock_waiters};
 pub use grpcurl::grpcurl;
 pub use pg_cluster::{PgCluster, StopMode};
 pub use postgres::TestDb;
 pub use proxy::TcpProxy;
 pub use running::Running;
 pub use smtp::{Mail, SmtpServer};
-pub use status::{error_info, field_violations, retry_delay};
+pub use status::{assert_internal, error_info, field_violations, retry_delay};
 
 use crate::auth::{KeyPair, TokenIssuer, TokenVerifier, generate_key_pair};
 

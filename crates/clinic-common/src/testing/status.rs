@@ -27,3 +27,11 @@ pub fn retry_delay(status: &Status) -> Option<Duration> {
         .retry_info()
         .and_then(|r| r.retry_delay)
 }
+
+/// Fails unless `answer` is INTERNAL with reason `INTERNAL` (what a change that could not commit
+/// answers).
+pub fn assert_internal<T: std::fmt::Debug>(answer: Result<T, Status>) {
+    let err = answer.expect_err("the change cannot commit");
+    assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
+    assert_eq!(error_info(&err).0, "INTERNAL");
+}

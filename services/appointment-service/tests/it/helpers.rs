@@ -1,7 +1,7 @@
 use std::{
     net::SocketAddr,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use appointment_service::db::SCHEMA;
@@ -362,28 +362,9 @@ impl Cluster {
         .unwrap()
     }
 
-    /// Waits (bounded) until `n` sessions of this database wait for a lock of `locktype`
-    /// (`advisory`, `transactionid`, …): how a test knows a service statement is parked where it wants.
+    /// Waits (bounded) until `n` sessions of this database wait for a lock of `locktype`.
     pub async fn wait_for_lock_waiters(&self, locktype: &str, n: i64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
-                 WHERE s.datname = current_database() AND l.locktype = $1 AND NOT l.granted",
-            )
-            .bind(locktype)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
-            if waiting >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{waiting} of {n} sessions waiting for a {locktype} lock after 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        clinic_common::testing::wait_for_lock_waiters(&self.pool, locktype, n).await;
     }
 
     pub async fn count_appointments(&self) -> i64 {

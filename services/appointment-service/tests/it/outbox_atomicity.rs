@@ -1,37 +1,12 @@
 //! The outbox row is written in the change's own transaction: when the event cannot be written, the
 //! change does not happen either. A trigger the test installs makes every outbox insert raise.
 
-use clinic_common::testing::{bearer, error_info};
+use clinic_common::testing::{
+    allow_outbox_inserts, assert_internal, bearer, refuse_outbox_inserts,
+};
 use clinic_proto::pb::appointment::v1 as pb;
-use sqlx::PgPool;
-use tonic::Code;
 
 use crate::helpers::{Client, Patient, spawn_cluster};
-
-async fn refuse_outbox_inserts(pool: &PgPool) {
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_outbox_insert() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'outbox refused by the test'; END $$; \
-         CREATE TRIGGER refuse_outbox_insert BEFORE INSERT ON outbox \
-         FOR EACH ROW EXECUTE FUNCTION refuse_outbox_insert();",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
-async fn allow_outbox_inserts(pool: &PgPool) {
-    sqlx::query("DROP TRIGGER refuse_outbox_insert ON outbox")
-        .execute(pool)
-        .await
-        .unwrap();
-}
-
-fn assert_internal<T: std::fmt::Debug>(answer: Result<T, tonic::Status>) {
-    let err = answer.expect_err("the change cannot commit without its event");
-    assert_eq!(err.code(), Code::Internal, "{err:?}");
-    assert_eq!(error_info(&err).0, "INTERNAL");
-}
 
 async fn reserve(
     client: &mut Client,

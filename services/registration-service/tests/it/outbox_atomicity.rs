@@ -1,36 +1,9 @@
 //! The outbox row is written in the decision's own transaction: when the event cannot be written,
 //! the decision does not happen either. A trigger the test installs makes every outbox insert raise.
 
-use clinic_common::testing::error_info;
-use sqlx::PgPool;
-use tonic::Code;
+use clinic_common::testing::{allow_outbox_inserts, assert_internal, refuse_outbox_inserts};
 
 use crate::helpers::{TestApp, approve, form, reject, spawn_app};
-
-async fn refuse_outbox_inserts(pool: &PgPool) {
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_outbox_insert() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'outbox refused by the test'; END $$; \
-         CREATE TRIGGER refuse_outbox_insert BEFORE INSERT ON outbox \
-         FOR EACH ROW EXECUTE FUNCTION refuse_outbox_insert();",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
-async fn allow_outbox_inserts(pool: &PgPool) {
-    sqlx::query("DROP TRIGGER refuse_outbox_insert ON outbox")
-        .execute(pool)
-        .await
-        .unwrap();
-}
-
-fn assert_internal<T: std::fmt::Debug>(answer: Result<T, tonic::Status>) {
-    let err = answer.expect_err("the decision cannot commit without its event");
-    assert_eq!(err.code(), Code::Internal, "{err:?}");
-    assert_eq!(error_info(&err).0, "INTERNAL");
-}
 
 /// (status, version, decided_by) of the request, straight from the database.
 async fn request_row(app: &TestApp, id: &str) -> (String, i64, Option<uuid::Uuid>) {
