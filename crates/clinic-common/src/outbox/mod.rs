@@ -11,6 +11,7 @@
 mod append;
 mod claims;
 pub mod feed;
+mod requests;
 mod signal;
 
 pub use append::{NewEvent, append, channel};
