@@ -126,3 +126,6 @@ impl NotifierService for NotifierApi {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;
