@@ -191,6 +191,16 @@ fn check_decision(
     Ok(())
 }
 
+fn check_id(field: &str, raw: &str) -> Result<(), TestCaseError> {
+    match parse_id(field, raw) {
+        Ok(id) => {
+            prop_assert!(matches!(parse_id(field, &id.to_string()), Ok(again) if again == id));
+            Ok(())
+        }
+        Err(e) => refused(e),
+    }
+}
+
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..512)
 }
@@ -296,7 +306,7 @@ proptest! {
             check_submit(r)?;
         }
         if let Ok(r) = pb::GetRegistrationRequestRequest::decode(b) {
-            if let Err(e) = parse_id("id", &r.id) { refused(e)?; }
+            check_id("id", &r.id)?;
         }
         if let Ok(r) = pb::ListRegistrationRequestsRequest::decode(b) {
             check_list(&r)?;
@@ -312,7 +322,7 @@ proptest! {
         let _ = pb::ActivateAccountRequest::decode(b);
         let _ = pb::LoginRequest::decode(b);
         if let Ok(r) = pb::GetPatientRequest::decode(b) {
-            if let Err(e) = parse_id("patient_id", &r.patient_id) { refused(e)?; }
+            check_id("patient_id", &r.patient_id)?;
         }
     }
 
