@@ -97,3 +97,81 @@ mod tests {
         assert!(Cursor::decode("not-a-token").is_err());
     }
 }
+
+/// Page sizes and page tokens from any client: a violation naming the field, or a value that
+/// round-trips.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Unix nanoseconds `OffsetDateTime` can hold (years -9999..=9999).
+    const NANOS: std::ops::Range<i128> = -377_705_116_800_000_000_000..253_402_300_800_000_000_000;
+
+    fn cursor() -> impl Strategy<Value = Cursor> {
+        (NANOS, any::<u128>()).prop_map(|(nanos, id)| Cursor {
+            at: OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap(),
+            id: Uuid::from_u128(id),
+        })
+    }
+
+    /// Tokens of every kind: any text, base64 of any bytes, and near-misses of real tokens.
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            proptest::collection::vec(any::<u8>(), 0..80).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+            (any::<i128>(), ".{0,40}")
+                .prop_map(|(n, rest)| URL_SAFE_NO_PAD.encode(format!("{n}:{rest}"))),
+            (any::<i128>(), any::<u128>())
+                .prop_map(|(n, id)| URL_SAFE_NO_PAD.encode(format!("{n}:{}", Uuid::from_u128(id)))),
+            cursor().prop_map(|c| {
+                let mut t = c.encode();
+                t.push('=');
+                t
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn page_size_accepts_exactly_1_to_100(raw in any::<i32>()) {
+            match page_size(raw) {
+                Ok(n) => prop_assert!((1..=100).contains(&raw) && n == i64::from(raw)),
+                Err(v) => {
+                    prop_assert!(!(1..=MAX_PAGE_SIZE).contains(&raw));
+                    prop_assert_eq!(v.field, "page_size");
+                }
+            }
+        }
+
+        #[test]
+        fn every_cursor_round_trips_through_its_token(c in cursor()) {
+            let token = c.encode();
+            prop_assert!(!token.is_empty());
+            prop_assert_eq!(Cursor::decode(&token), Ok(Some(c)));
+        }
+
+        #[test]
+        fn any_token_is_a_violation_or_a_cursor_that_round_trips(t in token()) {
+            match Cursor::decode(&t) {
+                Ok(None) => prop_assert!(t.is_empty()),
+                Ok(Some(c)) => prop_assert_eq!(Cursor::decode(&c.encode()), Ok(Some(c))),
+                Err(v) => prop_assert_eq!(v.field, "page_token"),
+            }
+        }
+
+        #[test]
+        fn a_page_holds_at_most_size_rows_and_a_cursor_only_when_more_exist(
+            n in 0usize..250,
+            size in 1i64..=100,
+        ) {
+            let at = OffsetDateTime::UNIX_EPOCH;
+            let rows: Vec<Uuid> = (0..n as u128).map(Uuid::from_u128).collect();
+            let (kept, next) = page(rows.clone(), size, |id| Cursor { at, id: *id });
+            prop_assert_eq!(kept.len(), n.min(size as usize));
+            prop_assert_eq!(&kept[..], &rows[..kept.len()]);
+            prop_assert_eq!(next, (n as i64 > size).then(|| Cursor { at, id: rows[size as usize - 1] }));
+        }
+    }
+}

@@ -62,3 +62,70 @@ mod tests {
         assert!(request_id(Some(&"k".repeat(101))).is_err());
     }
 }
+
+/// Arbitrary input never panics: it gives a violation naming the field, or a value that the same
+/// rule accepts unchanged.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Free text of every kind: any Unicode, printable text with padding, lossy-decoded bytes.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[ \t\n]{0,2}[\\PC]{0,120}[ \t\n]{0,2}",
+            proptest::collection::vec(any::<u8>(), 0..200)
+                .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn bounded_text_is_a_violation_or_a_fixed_point(raw in text(), max in 0usize..150) {
+            match bounded_text("f", &raw, max) {
+                Ok(value) => {
+                    prop_assert!(!value.is_empty() && value.chars().count() <= max);
+                    prop_assert!(!value.chars().any(char::is_control));
+                    prop_assert_eq!(value.trim(), value.as_str());
+                    prop_assert_eq!(bounded_text("f", &value, max), Ok(value.clone()));
+                }
+                Err(v) => prop_assert_eq!(v.field, "f"),
+            }
+        }
+
+        #[test]
+        fn uuid_is_a_violation_or_the_same_uuid_again(raw in text()) {
+            match uuid("id", &raw) {
+                Ok(id) => prop_assert_eq!(uuid("id", &id.to_string()), Ok(id)),
+                Err(v) => prop_assert_eq!(v.field, "id"),
+            }
+        }
+
+        #[test]
+        fn every_uuid_spelling_parses_to_that_uuid(n in any::<u128>()) {
+            let id = Uuid::from_u128(n);
+            for spelling in [
+                id.hyphenated().to_string(),
+                id.simple().to_string(),
+                id.urn().to_string(),
+                id.braced().to_string(),
+                id.hyphenated().to_string().to_uppercase(),
+            ] {
+                prop_assert_eq!(uuid("id", &spelling), Ok(id));
+            }
+        }
+
+        #[test]
+        fn request_id_is_absent_a_violation_or_a_fixed_point(raw in proptest::option::of(text())) {
+            match request_id(raw.as_deref()) {
+                Ok(None) => prop_assert!(raw.is_none()),
+                Ok(Some(key)) => {
+                    prop_assert_eq!(request_id(Some(&key)), Ok(Some(key.clone())));
+                }
+                Err(v) => prop_assert_eq!(v.field, "request_id"),
+            }
+        }
+    }
+}

@@ -132,3 +132,6 @@ impl NotifierService for NotifierApi {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -13,15 +13,14 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
-use super::{CommitSignal, channel, claims};
+use super::{CommitSignal, channel, claims, requests};
 use crate::{
     auth::{Access, AuthLayer, Policy, Role, TokenVerifier},
     db,
-    error::{self, ApiError, FieldViolation, Violations},
+    error::{self, ApiError},
     server::{self, ServeOptions},
-    time_pb, validate,
+    time_pb,
 };
 
 #[derive(Debug, Clone)]
@@ -51,8 +50,7 @@ impl Default for FeedSettings {
 /// Full name of the feed's gRPC service, as health and reflection report it.
 pub const SERVICE_NAME: &str = "clinic.outbox.v1.OutboxFeed";
 
-pub const MAX_EVENTS: i32 = 500;
-pub const MAX_WAIT_MS: i32 = 30_000;
+pub use super::requests::{MAX_EVENTS, MAX_WAIT_MS};
 
 /// The feed's access rules: internal callers only.
 pub fn policy() -> Policy {
@@ -185,10 +183,6 @@ fn log_parked(e: &claims::ParkedEvent) {
     );
 }
 
-fn consumer(raw: &str) -> Result<String, FieldViolation> {
-    validate::bounded_text("consumer", raw, 100)
-}
-
 fn to_pb(e: claims::LeasedEvent) -> pb::OutboxEvent {
     pb::OutboxEvent {
         id: e.id.to_string(),
@@ -209,25 +203,8 @@ impl OutboxFeed for OutboxFeedApi {
         &self,
         request: Request<pb::PullRequest>,
     ) -> Result<Response<pb::PullResponse>, Status> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        let who = v.take(consumer(&r.consumer));
-        if !(1..=MAX_EVENTS).contains(&r.max_events) {
-            v.push(FieldViolation::new(
-                "max_events",
-                format!("must be between 1 and {MAX_EVENTS}"),
-            ));
-        }
-        if !(0..=MAX_WAIT_MS).contains(&r.wait_ms) {
-            v.push(FieldViolation::new(
-                "wait_ms",
-                format!("must be between 0 and {MAX_WAIT_MS}"),
-            ));
-        }
-        let Some(who) = who.filter(|_| v.is_empty()) else {
-            return Err(self.status(ApiError::invalid(v.into_vec())));
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(r.wait_ms as u64);
+        let r = requests::pull(request.get_ref()).map_err(|v| self.status(ApiError::invalid(v)))?;
+        let deadline = tokio::time::Instant::now() + r.wait;
         loop {
             // Register for the wake-up before looking, so a commit between the two is not missed.
             let notified = self.wake.notified();
@@ -240,8 +217,8 @@ impl OutboxFeed for OutboxFeedApi {
                 parked.iter().for_each(log_parked);
                 claims::lease(
                     &mut conn,
-                    &who,
-                    i64::from(r.max_events),
+                    &r.consumer,
+                    r.max_events,
                     self.settings.lease,
                     self.settings.max_deliveries,
                 )
@@ -267,23 +244,8 @@ impl OutboxFeed for OutboxFeedApi {
         &self,
         request: Request<pb::AckRequest>,
     ) -> Result<Response<pb::AckResponse>, Status> {
-        let r = request.into_inner();
-        let mut v = Violations::default();
-        v.take(consumer(&r.consumer));
-        if r.event_ids.len() > MAX_EVENTS as usize {
-            v.push(FieldViolation::new(
-                "event_ids",
-                format!("at most {MAX_EVENTS} per call"),
-            ));
-        }
-        let ids: Vec<Uuid> = r
-            .event_ids
-            .iter()
-            .filter_map(|id| v.take(validate::uuid("event_ids", id)))
-            .collect();
-        if !v.is_empty() {
-            return Err(self.status(ApiError::invalid(v.into_vec())));
-        }
+        let ids =
+            requests::ack(request.get_ref()).map_err(|v| self.status(ApiError::invalid(v)))?;
         let acked = async {
             let mut conn = self.pool.acquire().await?;
             claims::ack(&mut conn, &ids).await

@@ -13,6 +13,7 @@ mod append;
 mod claims;
 pub mod feed;
 pub mod purge;
+mod requests;
 mod signal;
 
 pub use append::{NewEvent, append, channel};

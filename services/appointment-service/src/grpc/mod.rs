@@ -1,6 +1,8 @@
 //! The transport: pb → domain, call the use case, domain → pb. No SQL here.
 
 mod convert;
+#[cfg(test)]
+mod proptests;
 
 use std::sync::Arc;
 

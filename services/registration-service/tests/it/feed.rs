@@ -328,3 +328,65 @@ async fn a_pull_parked_on_one_replica_wakes_when_a_decision_commits_on_the_other
         "the parked pull woke only after {waited:?}"
     );
 }
+
+/// An event handed out `max_deliveries` times and never acked is parked: not handed out again,
+/// listed in `outbox_parked`. A late ack still counts: it was delivered after all.
+#[tokio::test]
+async fn an_event_never_acked_is_parked_after_its_last_delivery_and_a_late_ack_delivers_it() {
+    let feed_settings = FeedSettings {
+        max_deliveries: 2,
+        ..FeedSettings::default()
+    };
+    let (app, _replica) = spawn_replicas_with_feed(feed_settings).await;
+    let request_id = approved(&app).await;
+    let (mut client, token) = feed(&app).await;
+    let expire_leases = || async {
+        sqlx::query("UPDATE outbox SET lease_until = now() - interval '1 second'")
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    };
+    let mut event_id = String::new();
+    for attempt in 1..=2 {
+        let events = client
+            .pull(pull(&token, 10, 0))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].delivery_attempt, attempt);
+        event_id = events[0].id.clone();
+        expire_leases().await;
+    }
+
+    let third = client
+        .pull(pull(&token, 10, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+
+    assert!(third.is_empty(), "handed out a third time: {third:?}");
+    let parked: Vec<(String, i32, Option<String>)> =
+        sqlx::query_as("SELECT aggregate_id, delivery_attempts, leased_by FROM outbox_parked")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(parked, vec![(request_id, 2, Some("notifier".to_owned()))]);
+
+    let acked = client
+        .ack(ack(&token, vec![event_id]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.acked, 1);
+    let (parked, delivered): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM outbox_parked), \
+                (SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((parked, delivered), (0, 1));
+}

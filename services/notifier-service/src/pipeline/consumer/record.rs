@@ -62,6 +62,7 @@ enum EventError {
 /// Records the batch in one transaction, each event in its own savepoint: an event that fails
 /// (unparsable, or refused by the database) is rolled back alone and left unacked, and the others
 /// are committed and acked. An error here (begin, rollback to a savepoint, commit) fails the batch.
+#[tracing::instrument(skip_all, fields(source = source.name, events = events.len()), err)]
 pub(super) async fn record(
     pool: &PgPool,
     source: &Source,
