@@ -60,6 +60,10 @@ pub async fn serve(
     // written in more than one segment waits on Nagle + delayed ACK (~40 ms).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
+        // The server pings too: a long-poll `Pull` answered into a silent link would otherwise hold
+        // its leases until they expire; with keep-alive the connection is dropped and the call ends.
+        .http2_keepalive_interval(Some(crate::client::KEEP_ALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(crate::client::KEEP_ALIVE_TIMEOUT))
         .layer(tower::ServiceBuilder::new().layer(RpcSpanLayer).layer(auth))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop);
