@@ -33,7 +33,17 @@ fn scratch(p: &Pipeline) -> PathBuf {
     dir
 }
 
-fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) -> Child {
+/// A service process that is killed when dropped, so a failing test leaves nothing running.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) -> Proc {
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .env("DATABASE_URL", &db.url)
@@ -48,13 +58,13 @@ fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().expect("spawn service binary")
+    Proc(cmd.spawn().expect("spawn service binary"))
 }
 
-fn sigkill(child: &mut Child) {
+fn sigkill(child: &mut Proc) {
     // Child::kill sends SIGKILL on Unix: no shutdown code runs.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 }
 
 async fn approve_many(p: &Pipeline, n: usize) -> Vec<String> {
@@ -187,6 +197,7 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
     let env = [("LISTEN_ADDR", format!("127.0.0.1:{port}"))];
     let mut producer = spawn(bin.to_str().unwrap(), &p.db, &dir, &env);
     let url = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
     let channel = loop {
         if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())
             .unwrap()
@@ -195,6 +206,10 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
         {
             break c;
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "registration-service did not start (a stale binary? run cargo test --workspace)"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mut settings = notifier_settings(&p, Knobs::default());
