@@ -10,7 +10,7 @@ use clinic_proto::pb::outbox::v1::{
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
@@ -87,12 +87,14 @@ impl Producer {
         api: Routes,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let tasks = TaskTracker::new();
         let feed = OutboxFeedApi::start(
             pool,
             self.schema,
             self.feed,
             self.domain,
             self.signal,
+            &tasks,
             shutdown.child_token(),
         );
         let routes = api.add_service(OutboxFeedServer::new(feed));
@@ -101,7 +103,17 @@ impl Producer {
             services: vec![self.service_name, SERVICE_NAME],
             drain_deadline: self.drain_deadline,
         };
-        server::serve(listener, routes, auth, options, shutdown).await
+        let served = server::serve(listener, routes, auth, options, shutdown).await;
+        // The feed's tasks (LISTEN, NOTIFY, purge) were cancelled with the server; they finish what
+        // they are doing before the caller closes the pool.
+        tasks.close();
+        if tokio::time::timeout(self.drain_deadline, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("outbox feed tasks still running after the drain deadline");
+        }
+        served
     }
 }
 
@@ -113,30 +125,32 @@ pub struct OutboxFeedApi {
 }
 
 impl OutboxFeedApi {
-    /// Starts the LISTEN, NOTIFY and purge tasks (stopped by `shutdown`) and returns the gRPC service.
+    /// Starts the LISTEN, NOTIFY and purge tasks on `tasks` (stopped by `shutdown`) and returns the
+    /// gRPC service.
     pub fn start(
         pool: PgPool,
         schema: &'static str,
         settings: FeedSettings,
         domain: &'static str,
         signal: CommitSignal,
+        tasks: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
         // Every waiting `Pull` wakes when a producing transaction commits: in this process through
         // the signal, in other replicas through the NOTIFY the signal sends.
         let wake = signal.local();
-        tokio::spawn(
+        tasks.spawn(
             signal
                 .clone()
                 .notify_other_replicas(pool.clone(), schema, shutdown.clone()),
         );
-        tokio::spawn(db::wake_on_notify(
+        tasks.spawn(db::wake_on_notify(
             pool.clone(),
             channel(schema),
             wake.clone(),
             shutdown.clone(),
         ));
-        tokio::spawn(purge_loop(pool.clone(), settings.retention, shutdown));
+        tasks.spawn(purge_loop(pool.clone(), settings.retention, shutdown));
         Self {
             pool,
             wake,
