@@ -20,18 +20,27 @@ async fn owed(db: &PgPool) -> anyhow::Result<i64> {
     .await?)
 }
 
-/// Waits (at most `limit`) until nothing is owed, then for the SMTP server to be quiet.
-pub async fn settle(cluster: &Cluster, db: &PgPool, limit: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + limit;
+/// Waits until nothing is owed, then for the SMTP server to be quiet. A long run leaves a backlog, so
+/// the wait lasts as long as the backlog shrinks; it fails when nothing moved for `stall`.
+pub async fn settle(cluster: &Cluster, db: &PgPool, stall: Duration) -> anyhow::Result<()> {
+    let mut best = i64::MAX;
+    let mut moved = Instant::now();
     loop {
         match owed(db).await {
             Ok(0) => break,
-            Ok(n) if Instant::now() > deadline => {
-                anyhow::bail!("{n} events or deliveries still owed after {limit:?}")
+            Ok(n) if n < best => {
+                best = n;
+                moved = Instant::now();
             }
-            _ if Instant::now() > deadline => anyhow::bail!("database unreachable while settling"),
-            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            Ok(n) if moved.elapsed() > stall => {
+                anyhow::bail!("{n} events or deliveries still owed, none settled for {stall:?}")
+            }
+            Err(e) if moved.elapsed() > stall => {
+                anyhow::bail!("database unreachable while settling: {e}")
+            }
+            _ => {}
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let smtp = cluster.smtp.clone();
     let n = smtp.lock().unwrap().messages().len();

@@ -101,10 +101,12 @@ async fn chaos_run_keeps_every_guarantee() {
         .await
         .expect("every service running again");
     let db = cluster.db().await.expect("database");
+    let settling = Instant::now();
     settle(&cluster, &db, CLAIM + Duration::from_secs(120))
         .await
         .unwrap_or_else(|e| panic!("{e}; {}", cluster.describe()));
 
+    eprintln!("chaos: settled {:.0?} after the faults", settling.elapsed());
     let state = State::read(&db).await.expect("read state");
     let mails = cluster.smtp.lock().unwrap().messages();
     let report = check(
