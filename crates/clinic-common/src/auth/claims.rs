@@ -82,3 +82,58 @@ impl From<Claims> for Identity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_displays_parses_and_serializes_as_its_wire_form() {
+        for (role, wire) in [
+            (Role::Patient, "patient"),
+            (Role::ClinicCenterAdmin, "clinic_center_admin"),
+            (Role::ClinicAdmin, "clinic_admin"),
+            (Role::Service, "service"),
+        ] {
+            assert_eq!(role.as_str(), wire);
+            assert_eq!(role.to_string(), wire);
+            assert_eq!(wire.parse::<Role>(), Ok(role));
+            assert_eq!(serde_json::to_value(role).unwrap(), wire);
+        }
+        assert_eq!(
+            "admin".parse::<Role>(),
+            Err("unknown role `admin`".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_identity_is_the_tokens_subject_role_and_clinic() {
+        let (person, clinic) = (Uuid::new_v4(), Uuid::new_v4());
+        let claims = Claims {
+            iss: "clinic-center".into(),
+            sub: person.to_string(),
+            role: Role::ClinicAdmin,
+            clinic_id: Some(clinic),
+            iat: 0,
+            exp: 60,
+            jti: Uuid::new_v4(),
+        };
+        let who = Identity::from(claims.clone());
+        assert_eq!(
+            who,
+            Identity {
+                subject: person.to_string(),
+                role: Role::ClinicAdmin,
+                clinic_id: Some(clinic),
+            }
+        );
+        assert_eq!(who.account_id(), Some(person));
+        let service = Identity::from(Claims {
+            sub: "service:notifier-service".into(),
+            role: Role::Service,
+            clinic_id: None,
+            ..claims
+        });
+        assert_eq!(service.account_id(), None);
+    }
+}

@@ -35,3 +35,27 @@ pub fn public_pem_from_private(private_pem: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 PEM private key: {e}"))?;
     Ok(signing.verifying_key().to_public_key_pem(LineEnding::LF)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_key_derived_from_the_private_one_is_the_pairs() {
+        let pair = generate_key_pair().unwrap();
+        assert!(pair.private_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(pair.public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert_eq!(
+            public_pem_from_private(&pair.private_pem).unwrap(),
+            pair.public_pem
+        );
+        assert!(public_pem_from_private(&pair.public_pem).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_private_key() {
+        let pair = generate_key_pair().unwrap();
+        let shown = format!("{pair:?}");
+        assert_eq!(shown, r#"KeyPair { private_pem: "[redacted]", .. }"#);
+    }
+}

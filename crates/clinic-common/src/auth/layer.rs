@@ -152,6 +152,47 @@ mod tests {
         h
     }
 
+    /// An inner service that is ready only once opened: the layer must pass its readiness through,
+    /// or a caller would `call` an inner service that is not ready.
+    struct Gate {
+        open: bool,
+    }
+
+    impl tower::Service<http::Request<()>> for Gate {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if self.open {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            ready(Ok(http::Response::new(tonic::body::Body::empty())))
+        }
+    }
+
+    #[test]
+    fn the_layer_is_ready_when_the_inner_service_is() {
+        let (state, _) = state();
+        let layer = AuthLayer {
+            state: Arc::new(state),
+        };
+        let mut svc = tower::Layer::layer(&layer, Gate { open: false });
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+
+        assert!(tower::Service::poll_ready(&mut svc, &mut cx).is_pending());
+        svc.inner.open = true;
+        assert!(matches!(
+            tower::Service::poll_ready(&mut svc, &mut cx),
+            Poll::Ready(Ok(()))
+        ));
+    }
+
     #[test]
     fn policy_roles_and_token_checks() {
         let (state, issuer) = state();

@@ -75,3 +75,27 @@ impl Policy {
         missing
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FEED: &str = "clinic.outbox.v1.OutboxFeed";
+
+    #[test]
+    fn missing_entries_names_exactly_the_rpcs_without_one() {
+        let pull_only = Policy::new(&[("/clinic.outbox.v1.OutboxFeed/Pull", Access::Public)]);
+        assert_eq!(
+            pull_only.missing_entries(clinic_proto::FILE_DESCRIPTOR_SET, FEED),
+            vec!["/clinic.outbox.v1.OutboxFeed/Ack".to_owned()]
+        );
+        let both = pull_only.merge(Policy::new(&[(
+            "/clinic.outbox.v1.OutboxFeed/Ack",
+            Access::Public,
+        )]));
+        assert!(
+            both.missing_entries(clinic_proto::FILE_DESCRIPTOR_SET, FEED)
+                .is_empty()
+        );
+    }
+}

@@ -102,3 +102,50 @@ impl TokenVerifier {
             .map_err(|e| TokenError::Rejected(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::generate_key_pair;
+
+    #[test]
+    fn an_issued_token_verifies_and_lives_exactly_its_ttl() {
+        let pair = generate_key_pair().unwrap();
+        let issuer = TokenIssuer::from_pem(&pair.private_pem).unwrap();
+        let verifier = TokenVerifier::from_pem(&pair.public_pem).unwrap();
+        let clinic = Uuid::new_v4();
+        let before = OffsetDateTime::now_utc().unix_timestamp();
+
+        let (token, expires_at) = issuer
+            .issue(
+                "p1",
+                Role::ClinicAdmin,
+                Some(clinic),
+                Duration::from_secs(600),
+            )
+            .unwrap();
+
+        let claims = verifier.verify(&token).unwrap();
+        assert_eq!(
+            (
+                claims.iss.as_str(),
+                claims.sub.as_str(),
+                claims.role,
+                claims.clinic_id
+            ),
+            (ISSUER, "p1", Role::ClinicAdmin, Some(clinic))
+        );
+        assert_eq!(claims.exp, expires_at.unix_timestamp());
+        assert_eq!(claims.exp - claims.iat, 600);
+        assert!(claims.iat >= before);
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_key() {
+        let pair = generate_key_pair().unwrap();
+        let issuer = TokenIssuer::from_pem(&pair.private_pem).unwrap();
+        let verifier = TokenVerifier::from_pem(&pair.public_pem).unwrap();
+        assert_eq!(format!("{issuer:?}"), "TokenIssuer([redacted])");
+        assert_eq!(format!("{verifier:?}"), "TokenVerifier");
+    }
+}

@@ -216,3 +216,29 @@ async fn get_appointment_shows_patients_only_available_ones_and_their_own() {
     );
     assert!(client.get_appointment(get(&f.admin)).await.is_ok());
 }
+
+#[tokio::test]
+async fn reserving_an_appointment_that_has_started_is_appointment_in_past_and_changes_nothing() {
+    let cluster = spawn_cluster().await;
+    let f = cluster.clinic().await;
+    let a = cluster.appointment(&f, 50, 0).await;
+    let p = cluster.patients(1).await.remove(0);
+    let mut client = cluster.client().await;
+    // Creation refuses a start in the past; time passing is what makes one, so move it back.
+    sqlx::query(
+        "UPDATE appointments SET starts_at = now() - interval '10 minutes', \
+         ends_at = now() - interval '10 minutes' + make_interval(mins => duration_minutes) \
+         WHERE id = $1::uuid",
+    )
+    .bind(&a.id)
+    .execute(&cluster.pool)
+    .await
+    .unwrap();
+
+    let err = cluster.reserve(&mut client, &p, &a.id).await.unwrap_err();
+
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(error_info(&err).0, "APPOINTMENT_IN_PAST");
+    assert_eq!(cluster.row(&a.id).await, ("AVAILABLE".into(), None, 1));
+    assert!(cluster.events(&a.id).await.is_empty());
+}

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
-use clinic_common::testing::error_info;
+use clinic_common::{testing::error_info, time_pb::from_timestamp};
 use clinic_proto::pb::registration::v1 as pb;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use tokio::sync::Barrier;
 use tonic::Code;
 use uuid::Uuid;
@@ -258,4 +259,44 @@ async fn list_pages_through_requests_with_a_status_filter() {
         .into_inner();
     assert_eq!(got.status, pb::RegistrationStatus::Approved as i32);
     assert_eq!(got.decided_by, admin.id.to_string());
+}
+
+#[tokio::test]
+async fn the_rejection_event_names_who_decided_and_when() {
+    let app = spawn_app().await;
+    let admin = app.admin(1).await;
+    let req = app.submit(form()).await;
+
+    let rejected = app
+        .client()
+        .await
+        .reject_registration_request(reject(&req.id, 1, &admin.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .request
+        .unwrap();
+
+    let decided_at = rejected
+        .decided_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .unwrap();
+    let stored: OffsetDateTime =
+        sqlx::query_scalar("SELECT decided_at FROM registration_requests WHERE id = $1::uuid")
+            .bind(&req.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(decided_at, stored);
+    let events = app.outbox_rows(&req.id).await;
+    assert_eq!(events.len(), 1);
+    let payload = &events[0].1;
+    assert_eq!(payload["decided_by"], admin.id.to_string());
+    let in_event = payload["decided_at"].as_str().unwrap();
+    assert_eq!(
+        OffsetDateTime::parse(in_event, &Rfc3339).unwrap(),
+        stored,
+        "{in_event}"
+    );
 }

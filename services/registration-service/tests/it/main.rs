@@ -1,6 +1,7 @@
 //! registration-service integration tests: real PostgreSQL, the real gRPC server on a loopback port.
 
 mod accounts;
+mod approval_conflicts;
 mod auth;
 mod cli;
 mod database_loss;
