@@ -1,9 +1,12 @@
-//! Recording an attempt's outcome under its claim, retried until the claim ends.
+//! Recording an attempt's outcome under its claim.
 //!
 //! A `SENT` that is not recorded is an e-mail sent twice: once the claim lapses, another attempt
 //! follows. So a failed write (a dropped connection, a restarting database, a pool wait) is retried on
-//! a fresh connection with a bounded backoff for as long as the claim holds. After that another sender
-//! may hold the delivery, and the claim token decides: a stale write changes nothing.
+//! a fresh connection with a bounded backoff. A failure is retried while the claim holds (not
+//! recording it only means one more attempt). A `SENT` is retried for one more claim length after
+//! that: while the database is down nobody can take the delivery over, so the first write to land
+//! after it returns keeps the mail single, and the claim token makes a late write safe — once another
+//! sender has claimed the delivery, a stale write changes nothing.
 
 use std::time::{Duration, Instant};
 
@@ -31,11 +34,23 @@ const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// sender may have taken the delivery yet.
 const MIN_WRITE_TIME: Duration = Duration::from_secs(1);
 
-/// Records `outcome` of the attempt made under claim `token`; gives up when the claim ends.
-pub async fn record(pool: &PgPool, id: Uuid, token: Uuid, outcome: &Outcome, claim_ends: Instant) {
+/// Records `outcome` of the attempt made under claim `token` (`claim` long, ending at `claim_ends`).
+/// Gives up on a failure when the claim ends, on a send one claim length later.
+pub async fn record(
+    pool: &PgPool,
+    id: Uuid,
+    token: Uuid,
+    outcome: &Outcome,
+    claim_ends: Instant,
+    claim: Duration,
+) {
+    let give_up = match outcome {
+        Outcome::Sent { .. } => claim_ends + claim,
+        Outcome::Failed { .. } => claim_ends,
+    };
     let mut pause = FIRST_PAUSE;
     loop {
-        let time = claim_ends
+        let time = give_up
             .saturating_duration_since(Instant::now())
             .max(MIN_WRITE_TIME);
         match tokio::time::timeout(time, write(pool, id, token, outcome)).await {
@@ -49,10 +64,10 @@ pub async fn record(pool: &PgPool, id: Uuid, token: Uuid, outcome: &Outcome, cla
             Ok(Err(e)) => tracing::warn!(error = %e, "recording the outcome failed; retrying"),
             Err(_) => tracing::warn!("recording the outcome timed out; retrying"),
         }
-        if Instant::now() + pause >= claim_ends {
+        if Instant::now() + pause >= give_up {
             tracing::error!(
                 sent = matches!(outcome, Outcome::Sent { .. }),
-                "outcome not recorded before the claim ended; the delivery will be attempted again"
+                "outcome not recorded in time; the delivery will be attempted again"
             );
             return;
         }

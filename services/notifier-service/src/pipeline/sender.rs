@@ -4,7 +4,7 @@
 //! Exactly one e-mail per delivery rests on three bounds: an attempt (patient look-up, render, SMTP)
 //! gives up after `attempt_deadline`, at most half the claim, so it never outlives the claim; its
 //! outcome is recorded under the claim's token, so a sender whose claim was taken over records nothing;
-//! and the write is retried until the claim ends (see `outcome`).
+//! and the write is retried past the claim's end for a send (see `outcome`).
 
 use std::{
     sync::Arc,
@@ -173,7 +173,15 @@ impl Sender {
                     }
                 }
             };
-            outcome::record(&self.pool, d.id, token, &outcome, claim_ends).await;
+            outcome::record(
+                &self.pool,
+                d.id,
+                token,
+                &outcome,
+                claim_ends,
+                self.settings.claim,
+            )
+            .await;
         }
         .instrument(span)
         .await
