@@ -10,6 +10,13 @@ use tonic_health::ServingStatus;
 
 use crate::{auth::AuthLayer, telemetry::RpcSpanLayer};
 
+/// What every server hosts besides its own services.
+const INFRASTRUCTURE_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 pub struct ServeOptions {
     /// Fully qualified names of the gRPC services this server hosts, reported by health.
     pub services: Vec<&'static str>,
@@ -31,10 +38,19 @@ pub async fn serve(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    // Reflection lists what this server hosts, not every service in the descriptor set.
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(clinic_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        options
+            .services
+            .iter()
+            .copied()
+            .chain(INFRASTRUCTURE_SERVICES.iter().copied())
+            .fold(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(clinic_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+                |builder, name| builder.with_service_name(name),
+            )
     };
     let routes = routes
         .add_service(health)

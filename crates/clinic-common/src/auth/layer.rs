@@ -59,6 +59,15 @@ impl AuthState {
         headers: &http::HeaderMap,
     ) -> Result<Option<Identity>, ApiError> {
         let roles = match self.policy.access(path) {
+            // A service this server does not host: what a server without the route answers. It
+            // never reaches the routes, so a missing policy cannot open anything.
+            None if !self.policy.hosts_service_of(path) => {
+                return Err(ApiError::new(
+                    tonic::Code::Unimplemented,
+                    "UNIMPLEMENTED",
+                    format!("this server does not serve {path}"),
+                ));
+            }
             None => {
                 tracing::warn!(rpc = path, "RPC has no policy entry; refused");
                 return Err(ApiError::forbidden("this RPC is not open to any caller"));
@@ -248,5 +257,13 @@ mod tests {
             refused("/svc/Unlisted", headers(&format!("Bearer {admin}"))),
             "FORBIDDEN"
         );
+        // Another server's service: unimplemented here, whoever asks.
+        for h in [http::HeaderMap::new(), headers(&format!("Bearer {admin}"))] {
+            let err = state.authorize("/other/Admin", &h).unwrap_err();
+            assert_eq!(
+                (err.code, err.reason),
+                (tonic::Code::Unimplemented, "UNIMPLEMENTED")
+            );
+        }
     }
 }

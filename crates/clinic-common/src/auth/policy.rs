@@ -45,6 +45,21 @@ impl Policy {
         self.entries.get(path).copied()
     }
 
+    /// Whether this table covers the gRPC service `path` (`/package.Service/Method`) belongs to, i.e.
+    /// whether this server hosts it. Health and reflection count as hosted everywhere.
+    pub fn hosts_service_of(&self, path: &str) -> bool {
+        let Some(service) = path
+            .strip_prefix('/')
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(service, _)| service)
+        else {
+            return false;
+        };
+        let prefix = format!("/{service}/");
+        PUBLIC_PREFIXES.contains(&prefix.as_str())
+            || self.entries.keys().any(|k| k.starts_with(&prefix))
+    }
+
     /// Full paths of `service` (e.g. `clinic.registration.v1.RegistrationService`) in `descriptor_set`
     /// that have no entry. Tests assert this is empty so a new RPC cannot ship without a policy.
     pub fn missing_entries(&self, descriptor_set: &[u8], service: &str) -> Vec<String> {
@@ -97,5 +112,22 @@ mod tests {
             both.missing_entries(clinic_proto::FILE_DESCRIPTOR_SET, FEED)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_server_hosts_the_services_its_table_names_plus_health_and_reflection() {
+        let pull_only = Policy::new(&[("/clinic.outbox.v1.OutboxFeed/Pull", Access::Public)]);
+        assert!(pull_only.hosts_service_of("/clinic.outbox.v1.OutboxFeed/Ack"));
+        assert!(pull_only.hosts_service_of("/grpc.health.v1.Health/Check"));
+        assert!(
+            pull_only.hosts_service_of("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+        );
+        assert!(
+            !pull_only.hosts_service_of("/clinic.outbox.v1.Outbox/Pull"),
+            "a prefix is not a service"
+        );
+        assert!(!pull_only.hosts_service_of("/clinic.registration.v1.RegistrationService/Login"));
+        assert!(!pull_only.hosts_service_of("no-slash"));
+        assert!(!pull_only.hosts_service_of("/"));
     }
 }

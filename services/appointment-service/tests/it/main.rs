@@ -9,6 +9,7 @@ mod dependency;
 mod helpers;
 mod idempotency;
 mod outbox_atomicity;
+mod reflection;
 mod reservation_race;
 mod reserve;
 mod schedule;

@@ -10,6 +10,7 @@ mod links;
 mod operator_retry;
 mod outcome;
 mod poison;
+mod reflection;
 mod reservations;
 mod retention;
 mod shutdown;

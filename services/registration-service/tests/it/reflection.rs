@@ -1,49 +1,37 @@
-//! Operators' view: reflection in v1 and v1alpha, health, and grpcurl 1.8.6 end to end.
+//! Operators' view: reflection (only this port's services), health, and grpcurl 1.8.6 end to end.
 
 use std::process::Command;
 
-use clinic_proto::pb::registration::v1 as pb;
-use tokio_stream::StreamExt;
-use tonic_reflection::pb::v1::{
-    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+use clinic_common::testing::{expected_services, listed_services};
+use clinic_proto::pb::{
+    appointment::v1::{self as appt, appointment_service_client::AppointmentServiceClient},
+    registration::v1 as pb,
 };
 
 use crate::helpers::{form, spawn_app};
 
 #[tokio::test]
-async fn reflection_v1_lists_the_service_and_health() {
+async fn reflection_lists_exactly_what_this_port_serves_and_other_services_are_unimplemented() {
     let app = spawn_app().await;
+    assert_eq!(
+        listed_services(app.addr).await,
+        expected_services(&[
+            "clinic.registration.v1.RegistrationService",
+            "clinic.outbox.v1.OutboxFeed"
+        ])
+    );
+
+    // A service of another port: what a server without it answers, not a policy refusal.
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
         .unwrap()
         .connect()
         .await
         .unwrap();
-    let mut client = ServerReflectionClient::new(channel);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = client
-        .server_reflection_info(tokio_stream::iter([request]))
+    let err = AppointmentServiceClient::new(channel)
+        .list_available_appointments(appt::ListAvailableAppointmentsRequest::default())
         .await
-        .unwrap()
-        .into_inner();
-    let Some(Ok(resp)) = stream.next().await else {
-        panic!("no reflection answer")
-    };
-    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
-        panic!("unexpected answer {resp:?}")
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(
-        names.contains(&"clinic.registration.v1.RegistrationService".to_owned()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"grpc.health.v1.Health".to_owned()),
-        "{names:?}"
-    );
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
 }
 
 /// The one on PATH, else grpcurl 1.8.6 fetched into the target dir (see `testing::grpcurl`).
@@ -69,9 +57,15 @@ async fn grpcurl_lists_the_service_checks_health_and_submits_a_registration() {
     let addr = app.addr.to_string();
 
     let listed = run(grpcurl().args(["-plaintext", &addr, "list"]));
-    assert!(
-        listed.contains("clinic.registration.v1.RegistrationService"),
-        "{listed}"
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        expected_services(&[
+            "clinic.registration.v1.RegistrationService",
+            "clinic.outbox.v1.OutboxFeed"
+        ]),
+        "grpcurl list shows exactly this port's services"
     );
 
     let described = run(grpcurl().args([
