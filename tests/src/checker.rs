@@ -250,28 +250,34 @@ fn within(at: OffsetDateTime, a: &Attempt) -> bool {
 /// What each client was told holds in the database: successes are there, definite refusals left
 /// nothing behind, and a request id never reserves twice.
 fn client_view(state: &State, attempts: &[Attempt], r: &mut Report) {
-    let appointment_events = |kind: &str, a: Uuid, p: Uuid| -> Vec<&Event> {
-        state
-            .appointment_events
-            .iter()
-            .filter(|e| {
-                e.event_type == kind
-                    && e.aggregate_id == a.to_string()
-                    && e.uuid("patient_id") == Some(p)
-            })
-            .collect()
+    // Indexed once: a long run has hundreds of thousands of attempts and tens of thousands of events.
+    let mut by_key: HashMap<(&str, Uuid, Uuid), Vec<&Event>> = HashMap::new();
+    for e in &state.appointment_events {
+        if let (Ok(a), Some(p)) = (e.aggregate_id.parse::<Uuid>(), e.uuid("patient_id")) {
+            by_key
+                .entry((e.event_type.as_str(), a, p))
+                .or_default()
+                .push(e);
+        }
+    }
+    let mut decisions: HashMap<&str, &Event> = HashMap::new();
+    for e in &state.registration_events {
+        decisions.entry(e.aggregate_id.as_str()).or_insert(e);
+    }
+    let emails: HashSet<&str> = state
+        .requests
+        .values()
+        .map(|(_, _, _, e)| e.as_str())
+        .collect();
+    let appointment_events = |kind: &'static str, a: Uuid, p: Uuid| -> &[&Event] {
+        by_key.get(&(kind, a, p)).map_or(&[], Vec::as_slice)
     };
-    let written_during = |kind: &str, a: Uuid, p: Uuid, attempt: &Attempt| {
+    let written_during = |kind: &'static str, a: Uuid, p: Uuid, attempt: &Attempt| {
         appointment_events(kind, a, p)
             .iter()
             .any(|e| within(e.created_at, attempt))
     };
-    let decision = |req: Uuid| {
-        state
-            .registration_events
-            .iter()
-            .find(|e| e.aggregate_id == req.to_string())
-    };
+    let decision = |req: Uuid| decisions.get(req.to_string().as_str()).copied();
     // Operations whose every attempt was refused (the first definite answer ends an operation).
     let mut op_unknown: HashSet<u64> = HashSet::new();
     for a in attempts {
@@ -301,7 +307,7 @@ fn client_view(state: &State, attempts: &[Attempt], r: &mut Report) {
                 }
             }
             (Op::Submit { email, .. }, Outcome::Refused { reason, .. })
-                if refused_clean && state.requests.values().any(|(_, _, _, e)| e == email) =>
+                if refused_clean && emails.contains(email.as_str()) =>
             {
                 r.violations.push(format!(
                     "submit {email} refused ({reason}) but the request exists"
