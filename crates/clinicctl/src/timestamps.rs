@@ -17,6 +17,14 @@ pub fn format(ts: &Timestamp) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
+/// `2026-12-01T09:30:00.123Z` → `2026-12-01T09:30:00Z` (for table cells); other text unchanged.
+pub fn to_seconds(formatted: &str) -> String {
+    match (formatted.find('.'), formatted.strip_suffix('Z')) {
+        (Some(dot), Some(_)) => format!("{}Z", &formatted[..dot]),
+        _ => formatted.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

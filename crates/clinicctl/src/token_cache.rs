@@ -134,7 +134,10 @@ mod tests {
 
         save(&path, "new-token").unwrap();
 
-        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            format!("{:o}", fs::metadata(&path).unwrap().mode() & 0o777),
+            "600"
+        );
         assert_eq!(load(&path).unwrap().as_deref(), Some("new-token"));
         assert!(remove(&path).unwrap());
         assert_eq!(load(&path).unwrap(), None);

@@ -24,7 +24,6 @@ pub const APPOINTMENT_COLUMNS: &[&str] = &[
     "currency",
     "status",
     "doctor_id",
-    "room_id",
     "exam_type_id",
     "patient_id",
 ];
