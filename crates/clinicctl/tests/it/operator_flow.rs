@@ -211,10 +211,22 @@ async fn catalog_slot_registration_and_reservation_through_the_cli() {
         .await;
     assert_eq!(me["status"], "ACCOUNT_STATUS_ACTIVE");
 
-    // The operator sees the approval e-mail go out.
+    // More than 24 h ahead, the patient may cancel: the slot is offered again.
+    let cancelled = patient.json(&["appointment", "cancel", &slot_id]).await;
+    assert_eq!(cancelled["status"], "APPOINTMENT_STATUS_AVAILABLE");
+    assert!(
+        patient
+            .ok(&["appointment", "available"])
+            .await
+            .contains(&slot_id)
+    );
+
+    // The operator sees the approval e-mail go out; a sent one cannot be retried.
     let delivery = sent_delivery(&center, "registration.approved").await;
     let shown = center.ok(&["notifier", "delivery", &delivery]).await;
     assert!(shown.contains("ana@mail.example.com"), "{shown}");
+    let stderr = center.fails(&["notifier", "retry", &delivery], 1).await;
+    assert!(stderr.contains("reason: DELIVERY_ALREADY_SENT"), "{stderr}");
 }
 
 /// Id of the delivery of `event_type` once the notifier lists it as SENT (polled, bounded).
