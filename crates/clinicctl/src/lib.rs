@@ -23,6 +23,13 @@ pub async fn main(cli: cli::Cli) -> ExitCode {
     let json = cli.session.json;
     match run(cli).await {
         Ok(code) => code,
+        // The reader of stdout went away (`clinicctl … | head`): nothing left to tell anyone.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             match e.downcast_ref::<tonic::Status>() {
                 Some(status) => {

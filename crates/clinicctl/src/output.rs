@@ -5,7 +5,10 @@
 //! proto3 mapping (RFC 3339 times, enum names) with the proto field names, so it reads like the
 //! request flags and the brief.
 
-use std::sync::LazyLock;
+use std::{
+    io::{self, Write},
+    sync::LazyLock,
+};
 
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
@@ -75,25 +78,25 @@ pub struct Output {
 
 impl Output {
     /// One message: JSON, or one `field  value` line per field (nested messages as `outer.inner`).
-    pub fn one<M: Shown>(&self, msg: &M) {
+    pub fn one<M: Shown>(&self, msg: &M) -> io::Result<()> {
         if self.json {
-            println!("{:#}", to_json(msg));
-            return;
+            return emit(&format!("{:#}\n", to_json(msg)));
         }
         let mut lines = Vec::new();
         flatten("", &dynamic(msg), &mut lines);
         let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        for (k, v) in lines {
-            println!("{k:<width$}  {v}");
-        }
+        let text: String = lines
+            .into_iter()
+            .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+            .collect();
+        emit(&text)
     }
 
     /// A list response: JSON, or its repeated field `rows` as a table of `columns` (field names),
     /// followed by the flag for the next page when there is one.
-    pub fn list<M: Shown>(&self, msg: &M, rows: &str, columns: &[&str]) {
+    pub fn list<M: Shown>(&self, msg: &M, rows: &str, columns: &[&str]) -> io::Result<()> {
         if self.json {
-            println!("{:#}", to_json(msg));
-            return;
+            return emit(&format!("{:#}\n", to_json(msg)));
         }
         let msg = dynamic(msg);
         let items = match msg.get_field_by_name(rows).as_deref() {
@@ -105,14 +108,23 @@ impl Output {
             .filter_map(Value::as_message)
             .map(|row| columns.iter().map(|c| cell(row, c)).collect())
             .collect();
-        print!("{}", table::render(columns, &cells));
+        let mut text = table::render(columns, &cells);
         if let Some(next) = msg.get_field_by_name("next_page_token")
             && let Some(next) = next.as_str()
             && !next.is_empty()
         {
-            println!("next page: --page-token {next}");
+            text += &format!("next page: --page-token {next}\n");
         }
+        emit(&text)
     }
+}
+
+/// Writes to stdout. Unlike `println!` it does not panic when the reader went away (`| head`): the
+/// broken pipe comes back as an error, which `crate::main` treats as a quiet success.
+pub fn emit(text: &str) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
 }
 
 /// A table cell: like [`show`], with times to the second so columns stay narrow.

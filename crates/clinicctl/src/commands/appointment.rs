@@ -166,7 +166,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                 .list_clinics(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "clinics", CLINIC_COLUMNS);
+            out.list(&resp, "clinics", CLINIC_COLUMNS)?;
         }
         AppointmentCommand::CreateClinic {
             name,
@@ -186,7 +186,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .create_clinic(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::Doctors(c) => {
             let req = ctx.signed(ListDoctorsRequest {
@@ -200,7 +200,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                 .list_doctors(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "doctors", DOCTOR_COLUMNS);
+            out.list(&resp, "doctors", DOCTOR_COLUMNS)?;
         }
         AppointmentCommand::CreateDoctor {
             clinic_id,
@@ -220,7 +220,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .create_doctor(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::Rooms(c) => {
             let req = ctx.signed(ListRoomsRequest {
@@ -234,7 +234,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                 .list_rooms(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "rooms", ROOM_COLUMNS);
+            out.list(&resp, "rooms", ROOM_COLUMNS)?;
         }
         AppointmentCommand::CreateRoom(n) => {
             let req = ctx.signed(CreateRoomRequest {
@@ -247,7 +247,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .create_room(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::ExamTypes(c) => {
             let req = ctx.signed(ListExamTypesRequest {
@@ -261,7 +261,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                 .list_exam_types(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "exam_types", EXAM_TYPE_COLUMNS);
+            out.list(&resp, "exam_types", EXAM_TYPE_COLUMNS)?;
         }
         AppointmentCommand::CreateExamType(n) => {
             let req = ctx.signed(CreateExamTypeRequest {
@@ -274,7 +274,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .create_exam_type(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::CreateSlot(s) => {
             let req = ctx.signed(CreatePredefinedAppointmentRequest {
@@ -294,7 +294,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .create_predefined_appointment(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::Available {
             clinic_id,
@@ -317,7 +317,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                 .list_available_appointments(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "appointments", APPOINTMENT_COLUMNS);
+            out.list(&resp, "appointments", APPOINTMENT_COLUMNS)?;
         }
         AppointmentCommand::Reserve {
             appointment_id,
@@ -333,7 +333,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .reserve_appointment(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::Cancel { appointment_id } => {
             let req = ctx.signed(CancelReservationRequest { appointment_id })?;
@@ -343,7 +343,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .cancel_reservation(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         AppointmentCommand::Mine { include_past } => {
             let req = ctx.signed(ListMyAppointmentsRequest {
@@ -355,7 +355,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                 .list_my_appointments(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "appointments", APPOINTMENT_COLUMNS);
+            out.list(&resp, "appointments", APPOINTMENT_COLUMNS)?;
         }
         AppointmentCommand::Get { id } => {
             let req = ctx.signed(GetAppointmentRequest { id })?;
@@ -365,7 +365,7 @@ pub async fn run(ctx: &Ctx, command: AppointmentCommand) -> anyhow::Result<()> {
                     .get_appointment(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
     }
     Ok(())

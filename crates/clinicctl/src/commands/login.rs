@@ -36,7 +36,7 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
     token_cache::save(&path, &resp.access_token)?;
 
     if args.print_token && !ctx.out.json {
-        println!("{}", resp.access_token);
+        output::emit(&format!("{}\n", resp.access_token))?;
         return Ok(());
     }
     let role = Role::try_from(resp.role).unwrap_or(Role::Unspecified);
@@ -53,24 +53,25 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         }
         json["email"] = args.email.into();
         json["token_file"] = path.display().to_string().into();
-        println!("{json:#}");
+        output::emit(&format!("{json:#}\n"))?;
     } else {
-        println!(
-            "signed in as {} ({role}) until {until}; token cached in {}",
+        output::emit(&format!(
+            "signed in as {} ({role}) until {until}; token cached in {}\n",
             args.email,
             path.display()
-        );
+        ))?;
     }
     Ok(())
 }
 
 pub fn logout() -> anyhow::Result<()> {
     let path = token_cache::path()?;
-    if token_cache::remove(&path)? {
-        println!("signed out: deleted {}", path.display());
+    let said = if token_cache::remove(&path)? {
+        format!("signed out: deleted {}\n", path.display())
     } else {
-        println!("no cached token at {}", path.display());
-    }
+        format!("no cached token at {}\n", path.display())
+    };
+    output::emit(&said)?;
     Ok(())
 }
 

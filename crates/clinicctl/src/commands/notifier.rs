@@ -79,11 +79,11 @@ pub async fn run(ctx: &Ctx, command: NotifierCommand) -> anyhow::Result<()> {
                 .list_deliveries(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "deliveries", DELIVERY_COLUMNS);
+            out.list(&resp, "deliveries", DELIVERY_COLUMNS)?;
         }
         NotifierCommand::Delivery { id } => {
             let req = ctx.signed(GetDeliveryRequest { id })?;
-            out.one(&ctx.notifier().await?.get_delivery(req).await?.into_inner());
+            out.one(&ctx.notifier().await?.get_delivery(req).await?.into_inner())?;
         }
         NotifierCommand::Retry { id } => {
             let req = ctx.signed(RetryDeliveryRequest { id })?;
@@ -93,7 +93,7 @@ pub async fn run(ctx: &Ctx, command: NotifierCommand) -> anyhow::Result<()> {
                     .retry_delivery(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
     }
     Ok(())

@@ -139,7 +139,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                     .submit_registration(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         RegistrationCommand::Get { id } => {
             let req = ctx.signed(GetRegistrationRequestRequest { id })?;
@@ -149,7 +149,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                     .get_registration_request(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         RegistrationCommand::List { status, page } => {
             let req = ctx.signed(ListRegistrationRequestsRequest {
@@ -163,7 +163,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                 .list_registration_requests(req)
                 .await?
                 .into_inner();
-            out.list(&resp, "requests", REQUEST_COLUMNS);
+            out.list(&resp, "requests", REQUEST_COLUMNS)?;
         }
         RegistrationCommand::Approve {
             id,
@@ -179,7 +179,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                     .approve_registration_request(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         RegistrationCommand::Reject {
             id,
@@ -197,7 +197,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                     .reject_registration_request(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         RegistrationCommand::Activate { activation_token } => {
             let req = ActivateAccountRequest {
@@ -209,7 +209,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                     .activate_account(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
         RegistrationCommand::Patient { patient_id } => {
             let req = ctx.signed(GetPatientRequest { patient_id })?;
@@ -219,7 +219,7 @@ pub async fn run(ctx: &Ctx, command: RegistrationCommand) -> anyhow::Result<()> 
                     .get_patient(req)
                     .await?
                     .into_inner(),
-            );
+            )?;
         }
     }
     Ok(())

@@ -97,3 +97,27 @@ async fn an_unreachable_service_is_named_with_its_address() {
 
     assert!(stderr.contains("connect to http://127.0.0.1:9"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_reader_that_went_away_is_not_a_panic() {
+    // `clinicctl … | head`: stdout's reader is gone before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+
+    // `spawn`, not `output`: tokio's `output` would replace stdout with a pipe of its own.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_clinicctl"))
+        .arg("logout")
+        .env("CLINICCTL_TOKEN_FILE", dir.path().join("token"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
