@@ -43,6 +43,20 @@ async fn login_caches_the_token_owner_only_and_never_prints_it() {
     );
     // The cached token works for the next command.
     ctl.ok(&["registration", "list"]).await;
+    // `--json` tells the role and expiry, still without the token.
+    let out = ctl
+        .run_with_stdin(
+            &["--json", "login", "--email", &email, "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .await;
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["role"], "ROLE_CLINIC_CENTER_ADMIN");
+    assert!(
+        said["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{said}"
+    );
+    assert!(said["access_token"].is_null(), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
