@@ -251,6 +251,34 @@ mod tests {
     }
 
     #[test]
+    fn every_shown_message_is_in_the_descriptor_set() {
+        fn check<M: Shown + Default>() {
+            assert!(to_json(&M::default()).is_object(), "{}", M::NAME);
+        }
+        use names::{appointment as a, notifier as n, registration as r};
+        check::<r::RegistrationRequest>();
+        check::<r::ListRegistrationRequestsResponse>();
+        check::<r::ApproveRegistrationRequestResponse>();
+        check::<r::RejectRegistrationRequestResponse>();
+        check::<r::ActivateAccountResponse>();
+        check::<r::LoginResponse>();
+        check::<r::Patient>();
+        check::<a::Clinic>();
+        check::<a::ListClinicsResponse>();
+        check::<a::Doctor>();
+        check::<a::ListDoctorsResponse>();
+        check::<a::Room>();
+        check::<a::ListRoomsResponse>();
+        check::<a::ExamType>();
+        check::<a::ListExamTypesResponse>();
+        check::<a::Appointment>();
+        check::<a::ListAvailableAppointmentsResponse>();
+        check::<a::ListMyAppointmentsResponse>();
+        check::<n::Delivery>();
+        check::<n::ListDeliveriesResponse>();
+    }
+
+    #[test]
     fn enums_lose_their_prefix_and_times_read_as_rfc3339() {
         let a = names::appointment::Appointment {
             id: "a1".into(),
