@@ -1,39 +1,85 @@
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::{appointment, login, notifier, registration};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "clinicctl",
     version,
-    about = "Operate and measure the clinic services over gRPC"
+    about = "Operate and measure the clinic services over gRPC",
+    after_help = "Sign in once with `clinicctl login --email E`; the token is cached (mode 0600) for the \
+                  other commands. Times are RFC 3339, e.g. 2026-12-01T09:30:00Z."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub session: Session,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Where the services listen.
+/// Where the services listen (the ports `deploy/local/cluster.sh` uses).
 #[derive(Debug, Clone, Args)]
 pub struct Endpoints {
     #[arg(
         long,
         env = "CLINIC_REGISTRATION_URL",
         default_value = "http://127.0.0.1:50051",
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     pub registration: String,
     #[arg(
         long,
         env = "CLINIC_APPOINTMENT_URL",
         default_value = "http://127.0.0.1:50052",
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     pub appointment: String,
+    #[arg(
+        long,
+        env = "CLINIC_NOTIFIER_URL",
+        default_value = "http://127.0.0.1:50053",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub notifier: String,
+}
+
+/// Who calls and how answers are shown.
+#[derive(Debug, Clone, Args)]
+pub struct Session {
+    /// Access token to send instead of the cached one from `clinicctl login`.
+    #[arg(
+        long,
+        env = "CLINIC_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub token: Option<String>,
+    /// Print responses (and errors, on stderr) as JSON instead of tables.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign in and cache the access token (file mode 0600).
+    Login(login::LoginArgs),
+    /// Delete the cached access token.
+    Logout,
+    /// Registration requests, decisions, activation and patients (registration-service).
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
+    /// Clinic catalog, predefined appointments and reservations (appointment-service).
+    #[command(subcommand)]
+    Appointment(appointment::AppointmentCommand),
+    /// E-mail deliveries (notifier-service).
+    #[command(subcommand)]
+    Notifier(notifier::NotifierCommand),
     /// Load generator: one scenario at fixed concurrency, warm-up, then throughput, latency
     /// percentiles and errors by `ErrorInfo.reason`. Expects the data `bench/seed.sql` loads.
     Bench(crate::bench::BenchArgs),

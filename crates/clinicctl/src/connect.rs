@@ -16,10 +16,9 @@ pub async fn channel(url: &str) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
-    endpoint
-        .connect()
-        .await
-        .map_err(|e| anyhow::anyhow!("connect to {url}: {e}"))
+    endpoint.connect().await.map_err(|e| {
+        anyhow::Error::new(e).context(format!("connect to {url} (is the service running there?)"))
+    })
 }
 
 /// Signs in; returns the access token.

@@ -4,12 +4,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = clinicctl::cli::Cli::parse();
-    match clinicctl::run(cli).await {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("clinicctl: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    clinicctl::main(clinicctl::cli::Cli::parse()).await
 }

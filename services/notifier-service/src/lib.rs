@@ -9,5 +9,7 @@ pub mod grpc;
 pub mod mail;
 pub mod pipeline;
 pub mod policy;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use application::{Application, Settings};

@@ -77,9 +77,6 @@ pub struct BenchArgs {
     /// Also report the CPU time of these processes in the measured window (`name=pid`, repeatable).
     #[arg(long, value_name = "NAME=PID")]
     pub cpu_of: Vec<String>,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
     /// The CPU watcher of the window `timing()` handed out.
     #[arg(skip)]
     cpu: std::sync::Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<cpu::CpuUsage>>>>,
@@ -109,7 +106,8 @@ impl BenchArgs {
     }
 }
 
-pub async fn run(endpoints: &Endpoints, args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// `json`: print the report as JSON on stdout (the global `--json`).
+pub async fn run(endpoints: &Endpoints, args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut report = match args.scenario {
         Scenario::ReserveDistinct => reserve::distinct(endpoints, &args).await?,
         Scenario::ReserveHot => reserve::hot(endpoints, &args).await?,
@@ -122,7 +120,7 @@ pub async fn run(endpoints: &Endpoints, args: BenchArgs) -> anyhow::Result<ExitC
     if let Some(w) = watcher {
         report.set_cpu(w.await?);
     }
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print();
