@@ -124,13 +124,18 @@ pub fn check(
         let key = match &a.outcome {
             Outcome::Ok { .. } => format!("{} OK", op_name(&a.op)),
             Outcome::Refused { reason, .. } => format!("{} {reason}", op_name(&a.op)),
+            Outcome::Unknown { message, .. } if is_client_h2_error(message) => {
+                format!("{} unknown h2 transport error", op_name(&a.op))
+            }
             Outcome::Unknown { code, .. } => format!("{} unknown {code:?}", op_name(&a.op)),
         };
-        // Faults make dependencies unreachable (UNAVAILABLE); INTERNAL means one was mis-mapped.
+        // Faults make dependencies unreachable (UNAVAILABLE); INTERNAL from a service means one was
+        // mis-mapped.
         if let Outcome::Unknown {
             code: tonic::Code::Internal,
             message,
         } = &a.outcome
+            && !is_client_h2_error(message)
         {
             r.violations.push(format!(
                 "{} answered INTERNAL ({message}) at {}",
@@ -148,6 +153,13 @@ pub fn check(
     client_view(state, attempts, &mut r);
     emails(state, faults, mails, claim, &mut r);
     r
+}
+
+/// The tonic client's own status for an HTTP/2 failure of the connection (it maps PROTOCOL_ERROR
+/// and NO_ERROR to INTERNAL, as the gRPC HTTP/2 spec says), e.g. a stream caught by a server's
+/// GOAWAY while that server shuts down. No service sent it: the call's outcome is unknown.
+fn is_client_h2_error(message: &str) -> bool {
+    message.starts_with(clinic_common::client::H2_ERROR_PREFIX)
 }
 
 fn op_name(op: &Op) -> &'static str {

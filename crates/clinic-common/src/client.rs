@@ -24,13 +24,19 @@ pub fn internal_channel(url: &str, deadline: Duration) -> Result<Channel, tonic:
 }
 
 /// Whether a failed call's status means "the other service could not be reached or did not
-/// answer in time" (a transport failure surfaces as `Unknown`), as opposed to an answer.
+/// answer in time", as opposed to an answer. A transport failure surfaces as `Unknown`; an HTTP/2
+/// stream or connection error (a stream reset, or caught by the GOAWAY of a replica shutting down)
+/// as `INTERNAL` "h2 protocol error", which tonic's client makes itself — no service sent it.
 pub fn is_unreachable(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
+    match status.code() {
         tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Cancelled
-            | tonic::Code::Unknown
-    )
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::Cancelled
+        | tonic::Code::Unknown => true,
+        tonic::Code::Internal => status.message().starts_with(H2_ERROR_PREFIX),
+        _ => false,
+    }
 }
+
+/// How tonic's client words a status it made from an HTTP/2 error.
+pub const H2_ERROR_PREFIX: &str = "h2 protocol error";

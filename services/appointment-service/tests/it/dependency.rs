@@ -45,3 +45,45 @@ async fn reserve_when_registration_drops_the_connection_mid_call_answers_depende
     assert_eq!(reason, "DEPENDENCY_UNAVAILABLE");
     assert_eq!(metadata["dependency"], "registration-service");
 }
+
+#[tokio::test]
+async fn reserve_when_registration_resets_the_stream_answers_dependency_unavailable() {
+    let cluster = spawn_cluster().await;
+    // An HTTP/2 peer that takes the call and resets its stream with PROTOCOL_ERROR: what a stream
+    // caught by a replica's GOAWAY while it shuts down looks like. tonic's client turns that into
+    // INTERNAL "h2 protocol error", which is a transport failure, not an answer.
+    let resetter = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = resetter.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = resetter.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(sock).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = conn.accept().await {
+                    respond.send_reset(h2::Reason::PROTOCOL_ERROR);
+                }
+            });
+        }
+    });
+    let replica = cluster.appointment_replica_with_registration(addr).await;
+    let mut client = cluster.client_of(&replica).await;
+    let patient = Uuid::new_v4();
+    let token = cluster.token(&patient.to_string(), Role::Patient, None);
+
+    let err = client
+        .reserve_appointment(bearer(
+            &token,
+            ReserveAppointmentRequest {
+                appointment_id: Uuid::new_v4().to_string(),
+                request_id: None,
+            },
+        ))
+        .await
+        .expect_err("registration-service reset the call");
+
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let (reason, metadata) = error_info(&err);
+    assert_eq!(reason, "DEPENDENCY_UNAVAILABLE");
+    assert_eq!(metadata["dependency"], "registration-service");
+}
