@@ -28,6 +28,18 @@ pub struct HealthcheckArgs {
 }
 
 impl HealthcheckArgs {
+    /// What the subcommand does: the check, one line on stderr when it fails (no backtrace), and the
+    /// process's exit code (0 only on SERVING).
+    pub async fn exit_code(&self, listen_addr: SocketAddr) -> i32 {
+        match self.run(listen_addr).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("unhealthy: {e:#}");
+                1
+            }
+        }
+    }
+
     /// Checks `--addr`, else `listen_addr`; Ok only when the server answers SERVING in time.
     pub async fn run(&self, listen_addr: SocketAddr) -> anyhow::Result<()> {
         let addr = dialable(self.addr.unwrap_or(listen_addr));
@@ -62,7 +74,7 @@ async fn check(
         .connect_timeout(connect_timeout)
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("{addr}: cannot connect: {e}"))?;
+        .map_err(|e| anyhow::Error::new(e).context(format!("{addr}: cannot connect")))?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: service.to_owned(),

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Before telemetry: a healthcheck runs every few seconds and exports nothing.
     if let Command::Healthcheck { listen_addr, check } = &cli.command {
-        return check.run(*listen_addr).await;
+        std::process::exit(check.exit_code(*listen_addr).await);
     }
     let _telemetry = telemetry::init("notifier-service")?;
     match &cli.command {
