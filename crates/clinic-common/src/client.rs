@@ -1,8 +1,10 @@
 //! Channels for calls between services.
 
+mod balanced;
+
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+pub use balanced::{BalancedChannel, DOWN_FOR, REFRESH_EVERY, Resolver};
 
 /// HTTP/2 PING interval on internal channels; a peer that does not answer within
 /// [`KEEP_ALIVE_TIMEOUT`] is dropped and the next call connects afresh, so a half-open connection
@@ -10,17 +12,19 @@ use tonic::transport::{Channel, Endpoint};
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A lazily connected channel to another service: no Nagle delay, bounded connect, HTTP/2
-/// keep-alive also while idle, and `deadline` on every call.
-pub fn internal_channel(url: &str, deadline: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(deadline)
-        .timeout(deadline)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
-        .keep_alive_while_idle(true)
-        .connect_lazy())
+/// A lazily connected channel to another service, balanced per call over every address its name
+/// resolves to (a headless Service's pods; see [`BalancedChannel`]): no Nagle delay, bounded connect,
+/// HTTP/2 keep-alive also while idle, and `deadline` on every call.
+pub fn internal_channel(url: &str, deadline: Duration) -> anyhow::Result<BalancedChannel> {
+    BalancedChannel::new(url, move |endpoint| {
+        endpoint
+            .connect_timeout(deadline)
+            .timeout(deadline)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+    })
 }
 
 /// Whether a failed call's status means "the other service could not be reached or did not

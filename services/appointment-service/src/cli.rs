@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     config::{DatabaseArgs, OutboxArgs, ShutdownArgs, VerifierArgs, read_key_file},
     db,
+    healthcheck::HealthcheckArgs,
 };
 use secrecy::SecretString;
 
@@ -33,6 +34,14 @@ pub enum Command {
     Migrate {
         #[command(flatten)]
         db: DatabaseArgs,
+    },
+    /// Exit 0 when this service's server answers SERVING to grpc.health.v1.Health/Check (for
+    /// container healthchecks); non-zero otherwise.
+    Healthcheck {
+        #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50052")]
+        listen_addr: SocketAddr,
+        #[command(flatten)]
+        check: HealthcheckArgs,
     },
 }
 

@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before telemetry: a healthcheck runs every few seconds and exports nothing.
+    if let Command::Healthcheck { listen_addr, check } = &cli.command {
+        std::process::exit(check.exit_code(*listen_addr).await);
+    }
     let _telemetry = telemetry::init("appointment-service")?;
     match &cli.command {
         Command::Serve(args) => {
@@ -18,5 +22,6 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown).await
         }
         Command::Migrate { db } => migrate(db).await,
+        Command::Healthcheck { .. } => unreachable!("handled before telemetry"),
     }
 }

@@ -15,11 +15,12 @@ use std::{
 };
 
 use clinic_common::auth::with_bearer;
+use clinic_common::client::BalancedChannel;
 use clinic_proto::pb::registration::v1::{
     self as pb, GetPatientRequest, registration_service_client::RegistrationServiceClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use uuid::Uuid;
 
 use crate::error::AppointmentError;
@@ -31,7 +32,7 @@ const MAX_REMEMBERED: usize = 100_000;
 
 #[derive(Clone)]
 pub struct RegistrationClient {
-    client: RegistrationServiceClient<Channel>,
+    client: RegistrationServiceClient<BalancedChannel>,
     token: SecretString,
     deadline: Duration,
     /// Patient id → when registration-service last said it is active.

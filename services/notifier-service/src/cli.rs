@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     config::{DatabaseArgs, ShutdownArgs, VerifierArgs, parse_secret, read_key_file},
     db,
+    healthcheck::HealthcheckArgs,
 };
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -40,6 +41,14 @@ pub enum Command {
     Migrate {
         #[command(flatten)]
         db: DatabaseArgs,
+    },
+    /// Exit 0 when this service's server answers SERVING to grpc.health.v1.Health/Check (for
+    /// container healthchecks); non-zero otherwise.
+    Healthcheck {
+        #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50053")]
+        listen_addr: SocketAddr,
+        #[command(flatten)]
+        check: HealthcheckArgs,
     },
 }
 

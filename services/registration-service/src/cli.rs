@@ -8,6 +8,7 @@ use clinic_common::{
     auth::{TokenIssuer, TokenVerifier, generate_key_pair, public_pem_from_private},
     config::{DatabaseArgs, OutboxArgs, ShutdownArgs, read_key_file},
     db,
+    healthcheck::HealthcheckArgs,
 };
 use uuid::Uuid;
 
@@ -34,6 +35,14 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations to the `registration` schema and exit.
     Migrate(DbArgs),
+    /// Exit 0 when this service's server answers SERVING to grpc.health.v1.Health/Check (for
+    /// container healthchecks); non-zero otherwise.
+    Healthcheck {
+        #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:50051")]
+        listen_addr: SocketAddr,
+        #[command(flatten)]
+        check: HealthcheckArgs,
+    },
     /// Create a clinic-center admin account (password read from stdin).
     CreateAdmin(AdminArgs),
     /// Create a clinic admin account bound to one clinic (password read from stdin).
@@ -169,6 +178,7 @@ async fn create_admin(args: &AdminArgs, clinic_id: Option<Uuid>) -> anyhow::Resu
 pub async fn run_operator_command(command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("serve is run by main"),
+        Command::Healthcheck { listen_addr, check } => check.run(*listen_addr).await?,
         Command::Migrate(args) => {
             let pool = db::pool(&args.db.database_url, SCHEMA, 1)?;
             db::migrate(&pool, SCHEMA, &MIGRATOR).await?;

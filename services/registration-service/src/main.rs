@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before telemetry: a healthcheck runs every few seconds and exports nothing.
+    if let Command::Healthcheck { listen_addr, check } = &cli.command {
+        std::process::exit(check.exit_code(*listen_addr).await);
+    }
     let _telemetry = telemetry::init("registration-service")?;
     match &cli.command {
         Command::Serve(args) => {

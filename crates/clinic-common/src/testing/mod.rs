@@ -4,6 +4,7 @@
 
 mod db_faults;
 mod grpcurl;
+mod healthcheck;
 mod pg_cluster;
 mod postgres;
 mod proxy;
@@ -14,6 +15,9 @@ mod status;
 
 pub use db_faults::{allow_outbox_inserts, refuse_outbox_inserts, wait_for_lock_waiters};
 pub use grpcurl::grpcurl;
+pub use healthcheck::{
+    assert_healthcheck_passes_then_fails_on_closed_port, closed_port, run_healthcheck,
+};
 pub use pg_cluster::{PgCluster, StopMode};
 pub use postgres::TestDb;
 pub use proxy::TcpProxy;

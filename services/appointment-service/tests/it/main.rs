@@ -6,6 +6,7 @@ mod cancel;
 mod catalog;
 mod deadlocks;
 mod dependency;
+mod healthcheck;
 mod helpers;
 mod idempotency;
 mod outbox_atomicity;

@@ -8,14 +8,14 @@ mod record;
 
 use std::{future::Future, time::Duration};
 
-use clinic_common::auth::with_bearer;
+use clinic_common::{auth::with_bearer, client::BalancedChannel};
 use clinic_proto::pb::outbox::v1::{
     AckRequest, PullRequest, PullResponse, outbox_feed_client::OutboxFeedClient,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::{Status, transport::Channel};
+use tonic::Status;
 
 use record::{ledger_ready, record};
 
@@ -43,20 +43,23 @@ pub struct ConsumerSettings {
     pub message_id_domain: String,
 }
 
-/// The feed's client over one HTTP/2 connection that PINGs the producer, also between calls: a link
-/// that went silent without closing (half-open, black-holed) is dropped after the PING timeout and
-/// the channel connects anew.
+/// The feed's client, with one HTTP/2 connection per producer address that PINGs it, also between
+/// calls: a link that went silent without closing (half-open, black-holed) is dropped after the PING
+/// timeout and the channel connects anew.
 fn feed_client(
     url: &str,
     settings: &ConsumerSettings,
-) -> anyhow::Result<OutboxFeedClient<Channel>> {
-    let channel = Channel::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(settings.keep_alive_interval)
-        .keep_alive_timeout(settings.keep_alive_timeout)
-        .keep_alive_while_idle(true)
-        .connect_lazy();
+) -> anyhow::Result<OutboxFeedClient<BalancedChannel>> {
+    let (interval, timeout) = (settings.keep_alive_interval, settings.keep_alive_timeout);
+    // Pulls are spread over the producer's replicas too: the leases live in its database.
+    let channel = BalancedChannel::new(url, move |endpoint| {
+        endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(interval)
+            .keep_alive_timeout(timeout)
+            .keep_alive_while_idle(true)
+    })?;
     Ok(OutboxFeedClient::new(channel))
 }
 
@@ -79,7 +82,7 @@ async fn within<T>(
 }
 
 async fn pull(
-    feed: &mut OutboxFeedClient<Channel>,
+    feed: &mut OutboxFeedClient<BalancedChannel>,
     settings: &ConsumerSettings,
 ) -> Result<PullResponse, Status> {
     let deadline = settings.wait + settings.call_deadline;
@@ -92,7 +95,7 @@ async fn pull(
 }
 
 async fn ack(
-    feed: &mut OutboxFeedClient<Channel>,
+    feed: &mut OutboxFeedClient<BalancedChannel>,
     settings: &ConsumerSettings,
     event_ids: Vec<String>,
 ) -> Result<(), Status> {

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use clinic_common::auth::with_bearer;
+use clinic_common::client::BalancedChannel;
 use clinic_proto::pb::registration::v1::{
     GetPatientRequest, registration_service_client::RegistrationServiceClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use uuid::Uuid;
 
 use crate::mail::Contact;
@@ -23,7 +24,7 @@ pub enum ContactError {
 
 #[derive(Clone)]
 pub struct Contacts {
-    client: RegistrationServiceClient<Channel>,
+    client: RegistrationServiceClient<BalancedChannel>,
     token: SecretString,
     deadline: Duration,
 }

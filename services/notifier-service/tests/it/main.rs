@@ -5,6 +5,7 @@
 mod claims;
 mod crashes;
 mod emails;
+mod healthcheck;
 mod helpers;
 mod links;
 mod operator_retry;

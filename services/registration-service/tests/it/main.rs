@@ -8,6 +8,7 @@ mod database_loss;
 mod decision_race;
 mod decisions;
 mod feed;
+mod healthcheck;
 mod helpers;
 mod outbox_atomicity;
 mod purge;

@@ -1,0 +1,121 @@
+"""Checks that docker-compose.yml and deploy/k8s/ run the service binaries the way they really work.
+
+For every container built from a service image: the binary exists, the subcommand it runs exists
+(`<bin> <subcommand> --help` succeeds), and every environment variable it sets is one that subcommand
+reads (clap lists it as `[env: NAME...]` in that help) or one telemetry reads. Compose's `depends_on`
+must name real services, `service_healthy` only services with a healthcheck, and
+`service_completed_successfully` only one-shot jobs (migrations, key generation).
+
+Usage: python check_cli.py <dir with the debug binaries> <repo root>
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+SERVICES = ("registration-service", "appointment-service", "notifier-service")
+# Read by clinic_common::telemetry, not by clap.
+TELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "LOG_FORMAT", "RUST_LOG"}
+ONE_SHOT = re.compile(r"(^keys$|-migrate$)")
+
+bin_dir, root = Path(sys.argv[1]), Path(sys.argv[2])
+errors = []
+checked = 0
+help_cache = {}
+
+
+def help_text(binary, subcommand):
+    key = (binary, subcommand)
+    if key not in help_cache:
+        out = subprocess.run(
+            [str(bin_dir / binary), subcommand, "--help"], capture_output=True, text=True
+        )
+        help_cache[key] = out.stdout if out.returncode == 0 else None
+    return help_cache[key]
+
+
+def check(where, binary, subcommand, env_names):
+    global checked
+    checked += 1
+    if binary not in SERVICES:
+        errors.append(f"{where}: unknown binary {binary}")
+        return
+    text = help_text(binary, subcommand)
+    if text is None:
+        errors.append(f"{where}: `{binary} {subcommand}` is not a subcommand")
+        return
+    for name in env_names:
+        if name not in TELEMETRY_ENV and f"[env: {name}" not in text:
+            errors.append(f"{where}: `{binary} {subcommand}` does not read {name}")
+
+
+# --- docker-compose.yml --------------------------------------------------------------------------
+compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+services = compose["services"]
+for name, svc in services.items():
+    target = (svc.get("build") or {}).get("target")
+    if target:
+        env = list((svc.get("environment") or {}).keys())
+        if "entrypoint" in svc:
+            # A shell script: every `<binary> <subcommand>` it runs.
+            script = "\n".join(svc["entrypoint"])
+            runs = re.findall(
+                r"(?:^|\|\||&&|;|\bthen|\bdo)\s*(%s) ([a-z][a-z-]+)" % "|".join(SERVICES),
+                script,
+                re.M,
+            )
+            if not runs:
+                errors.append(f"compose {name}: entrypoint runs no service binary")
+            for binary, sub in runs:
+                check(f"compose {name}", binary, sub, [])
+            # The script's environment is shared: each name must be read by one of its commands.
+            for n in env:
+                if not any(f"[env: {n}" in (help_text(b, c) or "") for b, c in runs):
+                    errors.append(f"compose {name}: no command of its script reads {n}")
+        else:
+            command = svc.get("command") or ["serve"]
+            check(f"compose {name}", target, command[0], env)
+        test = (svc.get("healthcheck") or {}).get("test")
+        if test:
+            if test[:1] != ["CMD"] or len(test) < 3:
+                errors.append(f"compose {name}: healthcheck is not [CMD, <binary>, healthcheck]")
+            else:
+                # It runs in the service's environment; of that, it reads LISTEN_ADDR.
+                uses = [n for n in env if n == "LISTEN_ADDR"]
+                check(f"compose {name} healthcheck", test[1], test[2], uses)
+    for dep, cond in (svc.get("depends_on") or {}).items():
+        condition = cond.get("condition")
+        if dep not in services:
+            errors.append(f"compose {name}: depends on unknown service {dep}")
+        elif condition == "service_healthy" and "healthcheck" not in services[dep]:
+            errors.append(f"compose {name}: waits for {dep} to be healthy, which has no healthcheck")
+        elif condition == "service_completed_successfully" and not ONE_SHOT.search(dep):
+            errors.append(f"compose {name}: waits for long-running {dep} to complete")
+        elif condition == "service_started" and ONE_SHOT.search(dep):
+            errors.append(f"compose {name}: starts before one-shot {dep} has completed")
+    for port in svc.get("ports") or []:
+        if not str(port).startswith("127.0.0.1:"):
+            errors.append(f"compose {name}: port {port} is not bound to 127.0.0.1")
+
+# --- deploy/k8s ------------------------------------------------------------------------------------
+for path in sorted((root / "deploy" / "k8s").rglob("*.yaml")):
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not doc or doc.get("kind") not in ("Deployment", "Job"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            image = c["image"].split("/")[-1].split(":")[0]
+            env = [e["name"] for e in c.get("env", [])]
+            check(f"{path.relative_to(root)} {c['name']}", image, c["args"][0], env)
+            for probe in ("readinessProbe", "livenessProbe"):
+                grpc = (c.get(probe) or {}).get("grpc")
+                if doc["kind"] == "Deployment" and not grpc:
+                    errors.append(f"{path.relative_to(root)} {c['name']}: no grpc {probe}")
+
+for e in errors:
+    print(f"ERROR {e}")
+print(f"{checked} container commands checked against the binaries' --help, {len(errors)} problems")
+sys.exit(1 if errors or checked == 0 else 0)
