@@ -5,4 +5,5 @@ mod helpers;
 mod decisions;
 mod flags;
 mod operator_flow;
+mod race;
 mod sign_in;
