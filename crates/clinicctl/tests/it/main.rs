@@ -6,4 +6,5 @@ mod decisions;
 mod flags;
 mod operator_flow;
 mod race;
+mod seed;
 mod sign_in;
