@@ -187,12 +187,12 @@ pub async fn seed(ctx: &Ctx, args: SeedArgs) -> anyhow::Result<()> {
         args.eml_dir.as_deref(),
     )
     .await?;
-    for (email, _) in &patients {
+    for (email, _, created) in &patients {
         rows.push(Row {
             what: "patient",
             name: email.clone(),
             id: String::new(),
-            created: false,
+            created: *created,
         });
     }
 
@@ -202,7 +202,7 @@ pub async fn seed(ctx: &Ctx, args: SeedArgs) -> anyhow::Result<()> {
             "rows": rows,
             "credentials": {
                 "clinic_admin": args.clinic_admin_email,
-                "patients": patients.iter().map(|(e, _)| e).collect::<Vec<_>>(),
+                "patients": patients.iter().map(|(e, _, _)| e).collect::<Vec<_>>(),
                 "patient_password": args.patient_password,
             },
         });
@@ -230,7 +230,7 @@ pub async fn seed(ctx: &Ctx, args: SeedArgs) -> anyhow::Result<()> {
         args.clinic_admin_email,
         patients
             .iter()
-            .map(|(e, _)| e.as_str())
+            .map(|(e, _, _)| e.as_str())
             .collect::<Vec<_>>()
             .join(", "),
         args.patient_password

@@ -59,7 +59,15 @@ async fn seeding_twice_creates_everything_once() {
     assert_eq!(created(&first, "room"), 2, "{first:#}");
     assert_eq!(created(&first, "exam type"), 2, "{first:#}");
     assert_eq!(created(&first, "appointments"), 1, "{first:#}");
-    for what in ["clinic", "doctor", "room", "exam type", "appointments"] {
+    assert_eq!(created(&first, "patient"), 2, "{first:#}");
+    for what in [
+        "clinic",
+        "doctor",
+        "room",
+        "exam type",
+        "appointments",
+        "patient",
+    ] {
         assert_eq!(created(&second, what), 0, "{what}: {second:#}");
     }
     let ids = |report: &serde_json::Value| {

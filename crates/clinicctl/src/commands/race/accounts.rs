@@ -55,7 +55,7 @@ fn number_of(email: &str) -> u64 {
 }
 
 /// Signs in patients `<prefix>1..=n@clinic.local`, creating the missing ones when `eml_dir` lets us
-/// read their activation e-mail. Returns (e-mail, token) pairs.
+/// read their activation e-mail. Returns (e-mail, token, created) for each.
 pub async fn patients(
     ctx: &Ctx,
     admin: &str,
@@ -63,15 +63,15 @@ pub async fn patients(
     password: &str,
     n: usize,
     eml_dir: Option<&Path>,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<(String, String, bool)>> {
     let reg = ctx.registration().await?;
     stream::iter(1..=n)
         .map(|i| {
             let email = format!("{prefix}{i}@clinic.local");
             let reg = reg.clone();
             async move {
-                let token = patient(reg, admin, &email, password, eml_dir).await?;
-                Ok::<_, anyhow::Error>((email, token))
+                let (token, created) = patient(reg, admin, &email, password, eml_dir).await?;
+                Ok::<_, anyhow::Error>((email, token, created))
             }
         })
         // Each sign-in is an argon2 verification on the server: a few at a time.
@@ -80,20 +80,20 @@ pub async fn patients(
         .await
 }
 
-/// One active patient's token.
+/// One active patient's token, and whether this call created the account.
 pub async fn patient(
     mut reg: Registration,
     admin: &str,
     email: &str,
     password: &str,
     eml_dir: Option<&Path>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, bool)> {
     let login = LoginRequest {
         email: email.to_owned(),
         password: password.to_owned(),
     };
     let err = match reg.login(login.clone()).await {
-        Ok(resp) => return Ok(resp.into_inner().access_token),
+        Ok(resp) => return Ok((resp.into_inner().access_token, false)),
         Err(s) => s,
     };
     let reason = Failure::from_status(&err).reason.unwrap_or_default();
@@ -132,5 +132,5 @@ pub async fn patient(
             return Err(s.into());
         }
     }
-    Ok(reg.login(login).await?.into_inner().access_token)
+    Ok((reg.login(login).await?.into_inner().access_token, true))
 }

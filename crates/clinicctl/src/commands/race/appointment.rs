@@ -41,7 +41,7 @@ pub async fn race(ctx: &Ctx, args: AppointmentRace) -> anyhow::Result<RaceReport
     let n = usize::from(args.patients);
 
     // Arrange: N active patients, a fresh slot, one connection per patient.
-    let patients = accounts::patients(
+    let patients: Vec<_> = accounts::patients(
         ctx,
         &admin,
         &args.patient_email_prefix,
@@ -49,7 +49,10 @@ pub async fn race(ctx: &Ctx, args: AppointmentRace) -> anyhow::Result<RaceReport
         n,
         args.eml_dir.as_deref(),
     )
-    .await?;
+    .await?
+    .into_iter()
+    .map(|(email, token, _)| (email, token))
+    .collect();
     let mut appts = ctx.appointments().await?;
     let slot = fresh_slot(&mut appts, &clinic_admin, args.clinic_id.as_deref()).await?;
     let clients: Vec<Appointments> = stream::iter(0..n)
