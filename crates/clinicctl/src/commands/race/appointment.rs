@@ -138,17 +138,18 @@ async fn fresh_slot(
 ) -> anyhow::Result<Appointment> {
     let (clinic_id, doctor_id, room_id, exam_type_id) =
         catalog(appts, clinic_admin, clinic_id).await?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    // Two weeks ahead (past the week `clinicctl seed` fills), on a whole minute.
-    let first = (now + 14 * 86_400) / 60 * 60;
+    let today = time::OffsetDateTime::now_utc().unix_timestamp() / 86_400 * 86_400;
     for attempt in 0..200 {
+        // Two weeks ahead (past the week `clinicctl seed` fills), in the afternoon (13:00–16:00
+        // UTC, working hours in Europe), 20 minutes apart, then the next day.
+        let starts = today + (14 + attempt / 9) * 86_400 + 13 * 3600 + (attempt % 9) * 20 * 60;
         let req = CreatePredefinedAppointmentRequest {
             clinic_id: clinic_id.clone(),
             doctor_id: doctor_id.clone(),
             room_id: room_id.clone(),
             exam_type_id: exam_type_id.clone(),
             starts_at: Some(Timestamp {
-                seconds: first + attempt * 20 * 60,
+                seconds: starts,
                 nanos: 0,
             }),
             duration_minutes: 20,
