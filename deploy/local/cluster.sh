@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local cluster without Docker. Uses $DATABASE_URL when set, otherwise a throwaway PostgreSQL
 # started from the PostgreSQL binaries on this machine. Builds and runs the same service binaries the
-# tests use, runs migrations, seeds a demo admin, and prints endpoints, a token and grpcurl examples.
+# tests use, runs migrations, seeds demo data with `clinicctl seed`, prints endpoints, credentials and
+# the two `clinicctl race …` lines, then each new e-mail's subject and recipient as it arrives.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,15 +22,20 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "building services…"
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p registration-service -p appointment-service -p notifier-service
+step() { printf '\n==> %s\n' "$*"; }
+
+step "building the services and clinicctl (cargo build; the first build takes a few minutes)"
+cargo build --manifest-path "$root/Cargo.toml" -p registration-service -p appointment-service \
+  -p notifier-service -p clinicctl
 bin="$root/target/debug"
 
+step "database"
 if [ -z "${DATABASE_URL:-}" ]; then
   start_throwaway_pg "$state/pg" "${PG_PORT:-55432}"
 fi
 echo "database: ${DATABASE_URL%%\?*}" | sed -E 's#//[^@]*@#//***@#'
 
+step "keys and migrations"
 [ -f "$state/keys/jwt_private.pem" ] || "$bin/registration-service" gen-keypair --out-dir "$state/keys"
 export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
 "$bin/registration-service" migrate
@@ -40,16 +46,19 @@ printf '%s\n' "$admin_password" | "$bin/registration-service" create-admin \
 
 wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.2; done; }
 
+step "starting registration-service on $reg_addr"
 LISTEN_ADDR=$reg_addr "$bin/registration-service" serve >"$state/registration-service.log" 2>&1 &
 pids+=($!)
 wait_port "$reg_addr"
 
+step "starting appointment-service on $appt_addr"
 "$bin/registration-service" mint-service-token --name appointment-service >"$state/appointment-service.token"
 LISTEN_ADDR=$appt_addr REGISTRATION_URL="http://$reg_addr" SERVICE_TOKEN_FILE="$state/appointment-service.token" \
   "$bin/appointment-service" serve >"$state/appointment-service.log" 2>&1 &
 pids+=($!)
 wait_port "$appt_addr"
 
+step "starting notifier-service on $notifier_addr (e-mail as .eml files in $state/mail)"
 # E-mail is caught locally: without SMTP_HOST the notifier writes each message as an .eml file.
 "$bin/registration-service" mint-service-token --name notifier-service >"$state/notifier-service.token"
 LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
@@ -61,21 +70,20 @@ wait_port "$notifier_addr"
 
 service_token=$("$bin/registration-service" mint-service-token --name operator --ttl-days 1)
 
-# Demo clinic with its admin, seeded through the public API (needs grpcurl).
+# Demo data through the public API with clinicctl; the clinic admin by the operator command, which
+# seed runs itself when that admin cannot sign in yet. Idempotent: a second start finds it all.
+step "seeding demo data (clinicctl seed)"
 clinic_admin_email=${DEMO_CLINIC_ADMIN_EMAIL:-clinic.admin@clinic.local}
-if command -v grpcurl >/dev/null 2>&1; then
-  login() { grpcurl -plaintext -d "{\"email\":\"$1\",\"password\":\"$admin_password\"}" "$reg_addr" \
-    clinic.registration.v1.RegistrationService/Login | sed -n 's/.*"accessToken": "\(.*\)".*/\1/p'; }
-  center_token=$(login "$admin_email")
-  clinic_id=$(grpcurl -plaintext -H "authorization: Bearer $center_token" \
-      -d '{"name":"Demo Clinic","address":"Bulevar 1","city":"Novi Sad","time_zone":"Europe/Belgrade"}' \
-      "$appt_addr" clinic.appointment.v1.AppointmentService/CreateClinic 2>/dev/null \
-    | sed -n 's/.*"id": "\(.*\)".*/\1/p' | head -1)
-  if [ -n "$clinic_id" ]; then
-    printf '%s\n' "$admin_password" | "$bin/registration-service" create-clinic-admin --clinic-id "$clinic_id" \
-      --email "$clinic_admin_email" --first-name Demo --last-name ClinicAdmin >/dev/null 2>&1 || true
-  fi
-fi
+ctl() {
+  CLINIC_REGISTRATION_URL="http://$reg_addr" CLINIC_APPOINTMENT_URL="http://$appt_addr" \
+    CLINIC_NOTIFIER_URL="http://$notifier_addr" CLINICCTL_TOKEN_FILE="$state/clinicctl.token" \
+    "$bin/clinicctl" "$@"
+}
+ctl seed --admin-email "$admin_email" --admin-password "$admin_password" \
+  --clinic-admin-email "$clinic_admin_email" --registration-service-bin "$bin/registration-service" \
+  --eml-dir "$state/mail"
+printf '%s\n' "$admin_password" | ctl login --email "$admin_email" --password-stdin >/dev/null
+
 cat <<INFO
 
 registration-service  grpc://$reg_addr   (log: $state/registration-service.log)
@@ -83,7 +91,13 @@ appointment-service   grpc://$appt_addr   (log: $state/appointment-service.log)
 notifier-service      grpc://$notifier_addr   (log: $state/notifier-service.log)
 e-mails               $state/mail/*.eml
 demo center admin     $admin_email / $admin_password
-demo clinic           ${clinic_id:-(already seeded or grpcurl missing)}, admin $clinic_admin_email / $admin_password
+demo clinic admin     $clinic_admin_email / $admin_password
+demo patients         patient-1@clinic.local, patient-2@clinic.local / demo patient password 1
+
+the two races (exit code 0: exactly one winner and exactly one e-mail):
+  export CLINICCTL_TOKEN_FILE=$state/clinicctl.token    # signed in as $admin_email
+  $bin/clinicctl race registration --admins 16
+  $bin/clinicctl race appointment --patients 64 --clinic-admin-password '$admin_password' --eml-dir $state/mail
 
   grpcurl -plaintext $reg_addr list
   grpcurl -plaintext -d '{"email":"$admin_email","password":"$admin_password"}' \\
@@ -96,6 +110,24 @@ demo clinic           ${clinic_id:-(already seeded or grpcurl missing)}, admin $
 a service token (24 h) for internal calls:
 $service_token
 
-Ctrl-C stops the cluster.
+Ctrl-C stops the cluster. New e-mails appear below as they arrive.
 INFO
+
+# Each new .eml: its subject and recipient (the files already there count as seen).
+watch_mail() {
+  local seen="$state/mail/.seen" f
+  mkdir -p "$state/mail"
+  ls "$state/mail" >"$seen" 2>/dev/null || true
+  while sleep 0.5; do
+    for f in "$state/mail"/*.eml; do
+      [ -e "$f" ] || continue
+      grep -qxF "${f##*/}" "$seen" && continue
+      echo "${f##*/}" >>"$seen"
+      printf 'e-mail  %-60s %s\n' "$(sed -n 's/^Subject: //p' "$f" | head -1 | tr -d '\r')" \
+        "$(sed -n 's/^To: //p' "$f" | head -1 | tr -d '\r')"
+    done
+  done
+}
+watch_mail &
+pids+=($!)
 wait

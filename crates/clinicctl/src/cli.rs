@@ -1,6 +1,6 @@
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{appointment, login, notifier, registration};
+use crate::commands::{appointment, login, notifier, race, registration};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,6 +80,14 @@ pub enum Command {
     /// E-mail deliveries (notifier-service).
     #[command(subcommand)]
     Notifier(notifier::NotifierCommand),
+    /// Demo data, idempotent: a clinic with its admin, doctors, rooms, exam types, a week of
+    /// appointments and active patients; prints what was created or already there.
+    Seed(crate::commands::seed::SeedArgs),
+    /// Reproduce a race against the running cluster: one round of N concurrent actors on a fresh
+    /// target, who won, what each loser was told, how many e-mails went out. Exit code 0 only for
+    /// exactly one winner and exactly one e-mail.
+    #[command(subcommand)]
+    Race(race::RaceCommand),
     /// Load generator: one scenario at fixed concurrency, warm-up, then throughput, latency
     /// percentiles and errors by `ErrorInfo.reason`. Expects the data `bench/seed.sql` loads.
     Bench(crate::bench::BenchArgs),

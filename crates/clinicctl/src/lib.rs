@@ -55,6 +55,8 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Registration(c) => commands::registration::run(&ctx, c).await?,
         cli::Command::Appointment(c) => commands::appointment::run(&ctx, c).await?,
         cli::Command::Notifier(c) => commands::notifier::run(&ctx, c).await?,
+        cli::Command::Seed(args) => commands::seed::seed(&ctx, args).await?,
+        cli::Command::Race(c) => return commands::race::run(&ctx, c).await,
         cli::Command::Bench(args) => {
             return bench::run(&ctx.endpoints, args, ctx.session.json).await;
         }

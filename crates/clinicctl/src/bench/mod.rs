@@ -8,7 +8,7 @@ mod cpu;
 mod decide;
 mod fixtures;
 mod listing;
-mod race;
+pub(crate) mod race;
 mod recorder;
 mod report;
 mod reserve;

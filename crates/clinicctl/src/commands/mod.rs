@@ -4,7 +4,9 @@
 pub mod appointment;
 pub mod login;
 pub mod notifier;
+pub mod race;
 pub mod registration;
+pub mod seed;
 
 use clap::Args;
 use clinic_proto::pb::notifier::v1::notifier_service_client::NotifierServiceClient;

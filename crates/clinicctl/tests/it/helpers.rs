@@ -21,11 +21,24 @@ pub struct Cluster {
     pub registration: Running,
     pub appointment: Running,
     pub notifier: Running,
+    /// Where the notifier writes e-mail instead of SMTP, for [`spawn_cluster_writing_eml`].
+    pub eml_dir: Option<PathBuf>,
     /// Token files live here.
     dir: tempfile::TempDir,
 }
 
 pub async fn spawn_cluster() -> Cluster {
+    spawn(false).await
+}
+
+/// The same cluster, but the notifier writes each e-mail as an .eml file into `eml_dir` (as
+/// `deploy/local/cluster.sh` runs it) instead of sending it over SMTP.
+pub async fn spawn_cluster_writing_eml() -> Cluster {
+    spawn(true).await
+}
+
+async fn spawn(eml: bool) -> Cluster {
+    let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDb::create().await;
     let keys = TestKeys::generate();
     let smtp = SmtpServer::start();
@@ -39,21 +52,26 @@ pub async fn spawn_cluster() -> Cluster {
         Duration::from_secs(2),
     ))
     .await;
-    let notifier = notifier_service::testing::start(notifier_service::testing::settings(
+    let mut settings = notifier_service::testing::settings(
         &db,
         &keys,
         registration.addr,
         appointment.addr,
         smtp.port,
-    ))
-    .await;
+    );
+    let eml_dir = eml.then(|| dir.path().join("mail"));
+    if let Some(eml_dir) = &eml_dir {
+        settings.mailer = notifier_service::mail::Mailer::files(eml_dir.clone()).expect("eml dir");
+    }
+    let notifier = notifier_service::testing::start(settings).await;
     Cluster {
         db,
         smtp,
         registration,
         appointment,
         notifier,
-        dir: tempfile::tempdir().expect("temp dir"),
+        eml_dir,
+        dir,
     }
 }
 

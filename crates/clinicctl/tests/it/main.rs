@@ -5,4 +5,6 @@ mod helpers;
 mod decisions;
 mod flags;
 mod operator_flow;
+mod race;
+mod seed;
 mod sign_in;
