@@ -23,7 +23,7 @@ use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-pub const ACTIVATION_URL: &str = "https://clinic.example/activate";
+pub use notifier_service::testing::ACTIVATION_URL;
 
 /// The three services on one database, a real SMTP server, one key pair.
 pub struct Pipeline {
@@ -84,70 +84,26 @@ pub fn service_token(keys: &TestKeys) -> String {
         .0
 }
 
+/// The shared test settings (`notifier_service::testing`), with this suite's knobs and sessions
+/// named so a test can find them.
 pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
-    let token: secrecy::SecretString = service_token(&p.keys).into();
-    Settings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: with_application_name(&p.db.url).into(),
-        database_max_connections: 10,
-        verifier: p.keys.verifier.clone(),
-        sources: vec![
-            Source {
-                name: "registration",
-                url: format!("http://{}", p.registration.addr),
-            },
-            Source {
-                name: "appointment",
-                url: format!("http://{}", p.appointment.addr),
-            },
-        ],
-        registration_url: format!("http://{}", p.registration.addr),
-        service_token: token.clone(),
-        mailer: Mailer::smtp(&SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: p.smtp.port,
-            tls: TlsMode::None,
-            username: None,
-            password: None,
-            timeout: Duration::from_secs(5),
-        })
-        .unwrap(),
-        consumer: ConsumerSettings {
-            consumer: "notifier".into(),
-            token,
-            batch: 100,
-            wait: Duration::from_secs(5),
-            call_deadline: Duration::from_secs(5),
-            keep_alive_interval: Duration::from_secs(10),
-            keep_alive_timeout: Duration::from_secs(5),
-            message_id_domain: "notifier.test".into(),
-        },
-        sender: SenderSettings {
-            from: "Clinic Center <no-reply@clinic.test>"
-                .parse::<Mailbox>()
-                .unwrap(),
-            activation_base_url: ACTIVATION_URL.into(),
-            max_attempts: knobs.max_attempts,
-            backoff_base: knobs.backoff_base,
-            backoff_max: knobs.backoff_max,
-            claim: knobs.claim,
-            attempt_deadline: knobs.claim / 2,
-            batch: 6,
-            poll_fallback: Duration::from_millis(500),
-        },
-        purge: PurgeSettings::default(),
-        drain_deadline: Duration::from_secs(5),
-        migrate_on_start: true,
-    }
+    let mut settings = notifier_service::testing::settings(
+        &p.db,
+        &p.keys,
+        p.registration.addr,
+        p.appointment.addr,
+        p.smtp.port,
+    );
+    settings.database_url = with_application_name(&p.db.url).into();
+    settings.sender.max_attempts = knobs.max_attempts;
+    settings.sender.backoff_base = knobs.backoff_base;
+    settings.sender.backoff_max = knobs.backoff_max;
+    settings.sender.claim = knobs.claim;
+    settings.sender.attempt_deadline = knobs.claim / 2;
+    settings
 }
 
-pub async fn start_notifier(settings: Settings) -> Running {
-    let app = Application::build(settings)
-        .await
-        .expect("build notifier-service");
-    let addr = app.local_addr();
-    Running::spawn(addr, |s| app.run_until_stopped(s))
-}
+pub use notifier_service::testing::start as start_notifier;
 
 pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
     let db = Arc::new(TestDb::create().await);
