@@ -96,7 +96,9 @@ pub async fn mixed(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Re
     let mut lister = fixtures::appointments(endpoints).await?;
     let clinics = clinic_ids(&mut lister, &tokens[0]).await?;
     let want = fixtures::budget(args, 1500.0, 100_000);
-    let slots = Slots::new(fixtures::available(&lister, &tokens[0], want).await?);
+    let listed = fixtures::available(&lister, &tokens[0], want).await?;
+    let found = listed.len();
+    let slots = Slots::new(listed);
     let clients = fixtures::appointment_clients(endpoints, n).await?;
 
     let timing = args.timing();
@@ -124,7 +126,7 @@ pub async fn mixed(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result<Re
     let mut report = Report::new(Scenario::Mixed, n, &rec, &[]);
     if slots.exhausted() {
         report.violations.push(format!(
-            "ran out of the {want} appointments listed before the time was up"
+            "ran out of the {found} available appointments listed (of {want} wanted) before the time was up"
         ));
     }
     Ok(report)
