@@ -8,7 +8,7 @@
 //!     cargo bench -p notifier-service --bench commit_to_smtp        # EVENTS=200 by default
 
 #[path = "../tests/it/helpers.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod helpers;
 
 use std::{

@@ -9,16 +9,7 @@ use clinic_proto::pb::{
     notifier::v1::notifier_service_client::NotifierServiceClient,
     registration::v1::{self as reg, registration_service_client::RegistrationServiceClient},
 };
-use lettre::message::Mailbox;
-use notifier_service::{
-    Application, Settings,
-    mail::{Mailer, SmtpSettings, TlsMode},
-    pipeline::{
-        consumer::{ConsumerSettings, Source},
-        purge::PurgeSettings,
-        sender::SenderSettings,
-    },
-};
+use notifier_service::Settings;
 use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
