@@ -58,6 +58,8 @@ struct Hold {
     held: usize,
     /// Sessions waiting for the release right now.
     waiting: usize,
+    /// Sessions past the end of DATA while not holding, whose message is not stored yet.
+    passing: usize,
 }
 
 impl Shared {
@@ -72,15 +74,21 @@ impl Shared {
 
     /// Counts a held message when replies are held; the caller then waits for the release and calls
     /// `unhold`.
+    /// Otherwise counts the message as passing until [`stored`](Self::stored).
     fn hold(&self) -> Option<watch::Receiver<Hold>> {
         let mut held = false;
-        self.hold.send_if_modified(|h| {
+        self.hold.send_modify(|h| {
             held = h.on;
             h.held += usize::from(h.on);
             h.waiting += usize::from(h.on);
-            h.on
+            h.passing += usize::from(!h.on);
         });
         held.then(|| self.hold.subscribe())
+    }
+
+    /// A message that passed without a hold is stored.
+    fn stored(&self) {
+        self.hold.send_modify(|h| h.passing -= 1);
     }
 
     fn unhold(&self) {
@@ -186,6 +194,17 @@ impl SmtpServer {
     /// Answers every held message (storing it) and stops holding.
     pub fn release_replies(&self) {
         self.shared.hold.send_modify(|h| h.on = false);
+    }
+
+    /// Waits until every message that reached the end of DATA before the hold began is stored: after
+    /// this (and with replies held), the stored messages stay as they are until the release.
+    pub async fn wait_for_unheld_stored(&self, limit: Duration) {
+        let mut hold = self.shared.hold.subscribe();
+        let settled = tokio::time::timeout(limit, hold.wait_for(|h| h.on && h.passing == 0)).await;
+        assert!(
+            settled.is_ok(),
+            "messages past the end of DATA still unstored after {limit:?}"
+        );
     }
 
     /// Waits until `n` messages reached the end of DATA while replies were held (ones whose client gave

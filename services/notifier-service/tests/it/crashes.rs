@@ -146,6 +146,8 @@ async fn a_notifier_killed_mid_stream_with_sends_in_flight_loses_none_and_duplic
     p.smtp.wait_for_at_least(5, WAIT).await;
     p.smtp.hold_replies();
     p.smtp.wait_for_held(1, WAIT).await;
+    // What passed the end of DATA just before the hold is stored; nothing more is until the release.
+    p.smtp.wait_for_unheld_stored(WAIT).await;
     // Every message the server took before the hold is in the ledger as SENT: the kill below falls
     // outside the crash window (accepted, not yet recorded), so no duplicate is allowed.
     let deadline = std::time::Instant::now() + WAIT;

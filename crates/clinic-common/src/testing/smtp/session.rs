@@ -73,7 +73,9 @@ async fn converse(
             "DATA" => {
                 say("354 end data with <CR><LF>.<CR><LF>\r\n").await?;
                 let raw = read_data(&mut read).await?;
-                if let Some(mut hold) = shared.hold() {
+                let held = shared.hold();
+                let was_held = held.is_some();
+                if let Some(mut hold) = held {
                     let gone = tokio::select! {
                         _ = hold.wait_for(|h| !h.on) => false,
                         // The client hung up (or spoke out of turn) before it had an answer: the
@@ -90,6 +92,9 @@ async fn converse(
                     tokio::time::sleep(delay).await;
                 }
                 shared.store(raw);
+                if !was_held {
+                    shared.stored();
+                }
                 recipients = None;
                 "250 2.0.0 OK queued\r\n"
             }
