@@ -16,9 +16,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mode=full
 [ "${1:-}" = "--short" ] && mode=short
 if [ "$mode" = short ]; then
-  appointments=${APPOINTMENTS:-60000} requests=${REQUESTS:-30000} warmup=1 duration=${DURATION:-2}
+  appointments=${APPOINTMENTS:-60000} requests=${REQUESTS:-80000} warmup=1 duration=${DURATION:-2}
 else
-  appointments=${APPOINTMENTS:-1000000} requests=${REQUESTS:-200000} warmup=3 duration=${DURATION:-20}
+  appointments=${APPOINTMENTS:-1000000} requests=${REQUESTS:-600000} warmup=3 duration=${DURATION:-20}
 fi
 patients=64
 password="bench password 1"
@@ -176,10 +176,18 @@ next_pending() {
   psql -q "$url" -c "SELECT setval('registration.bench_request_seq', (SELECT max(b.n) FROM registration.bench_requests b
     JOIN registration.registration_requests r ON r.id = b.id WHERE r.status <> 'PENDING'))" >/dev/null
 }
+# A pgbench run that used up the pending requests measured empty updates from then on: fail it.
+pending_left() {
+  if [ "$(psql -tAq "$url" -c "SELECT (SELECT last_value FROM registration.bench_request_seq) > (SELECT max(n) FROM registration.bench_requests)")" = t ]; then
+    echo "pgbench $1 ran out of the $requests pending requests" >>"$work/failed"; log "FAILED: pgbench $1 ran out of pending requests (raise REQUESTS)"
+  fi
+}
 next_pending
 p=$(pgbench_run "$root/bench/approve_service.sql" 16 prepared registration); row "pgbench, the service's SQL" 16 "$p"
+pending_left approve_service.sql
 next_pending
 m=$(pgbench_run "$root/bench/approve_min.sql" 16 simple public); row "pgbench, least SQL (approve_min)" 16 "$m"
+pending_left approve_min.sql
 ra=("$(ratio "${s%% *}" "${p%% *}")" "$(ratio "${s%% *}" "${m%% *}")")
 
 log "reserve-hot (64 patients per appointment), decide-race (16 admins per request)"

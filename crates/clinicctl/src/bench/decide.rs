@@ -95,7 +95,7 @@ pub async fn throughput(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Resu
     let n = args.concurrency();
     let admin = fixtures::admin_token(endpoints, args).await?;
     let lister = fixtures::registration(endpoints).await?;
-    let want = fixtures::budget(args, 3000.0, 200_000);
+    let want = fixtures::budget(args, 8000.0, 200_000);
     let requests = Slots::new(fixtures::pending(&lister, &admin, want).await?);
     let clients = fixtures::registration_clients(endpoints, n).await?;
 
