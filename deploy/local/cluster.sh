@@ -16,18 +16,36 @@ mkdir -p "$state"
 # shellcheck source=deploy/local/pg.sh
 . "$root/deploy/local/pg.sh"
 pids=()
+# Stops what it started and waits for it (services drain first; SIGKILL after 15 s), so that when this
+# script has exited no process of the cluster runs and no port is held.
 cleanup() {
+  local rc=$? p _ alive
+  trap - EXIT INT TERM
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 150); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   stop_throwaway_pg
+  exit "$rc"
 }
 trap cleanup EXIT INT TERM
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "building the services and clinicctl (cargo build; the first build takes a few minutes)"
-cargo build --manifest-path "$root/Cargo.toml" -p registration-service -p appointment-service \
-  -p notifier-service -p clinicctl
-bin="$root/target/debug"
+if [ -n "${CLINIC_BIN_DIR:-}" ]; then
+  # Binaries built already (the system tests run this script so: cargo holds its build lock while
+  # tests run, so a nested cargo build would wait for ever).
+  bin=$CLINIC_BIN_DIR
+else
+  step "building the services and clinicctl (cargo build; the first build takes a few minutes)"
+  cargo build --manifest-path "$root/Cargo.toml" -p registration-service -p appointment-service \
+    -p notifier-service -p clinicctl
+  bin="$root/target/debug"
+fi
 
 step "database"
 if [ -z "${DATABASE_URL:-}" ]; then
@@ -95,9 +113,10 @@ demo clinic admin     $clinic_admin_email / $admin_password
 demo patients         patient-1@clinic.local, patient-2@clinic.local / demo patient password 1
 
 the two races (exit code 0: exactly one winner and exactly one e-mail):
+  export CLINIC_REGISTRATION_URL=http://$reg_addr CLINIC_APPOINTMENT_URL=http://$appt_addr CLINIC_NOTIFIER_URL=http://$notifier_addr
   export CLINICCTL_TOKEN_FILE=$state/clinicctl.token    # signed in as $admin_email
   $bin/clinicctl race registration --admins 16
-  $bin/clinicctl race appointment --patients 64 --clinic-admin-password '$admin_password' --eml-dir $state/mail
+  $bin/clinicctl race appointment --patients 64 --clinic-admin-email $clinic_admin_email --clinic-admin-password '$admin_password' --eml-dir $state/mail
 
   grpcurl -plaintext $reg_addr list
   grpcurl -plaintext -d '{"email":"$admin_email","password":"$admin_password"}' \\
@@ -115,10 +134,14 @@ INFO
 
 # Each new .eml: its subject and recipient (the files already there count as seen).
 watch_mail() {
-  local seen="$state/mail/.seen" f
+  local seen="$state/mail/.seen" f nap
   mkdir -p "$state/mail"
   ls "$state/mail" >"$seen" 2>/dev/null || true
-  while sleep 0.5; do
+  # Stopped (SIGTERM) while it naps: the nap goes too, so nothing outlives the cluster.
+  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  while true; do
+    sleep 0.5 & nap=$!
+    wait "$nap" || true
     for f in "$state/mail"/*.eml; do
       [ -e "$f" ] || continue
       grep -qxF "${f##*/}" "$seen" && continue

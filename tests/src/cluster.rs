@@ -51,8 +51,8 @@ pub struct Cluster {
     base_env: Vec<(String, String)>,
 }
 
-/// Where cargo put the service binaries: next to this test's own profile directory.
-fn bin_dir() -> PathBuf {
+/// Where cargo put the service binaries (and clinicctl): next to this test's own profile directory.
+pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash>
     let dir = exe
@@ -60,19 +60,22 @@ fn bin_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>")
         .to_path_buf();
-    for k in [Kind::Registration, Kind::Appointment, Kind::Notifier] {
+    for bin in [Kind::Registration, Kind::Appointment, Kind::Notifier]
+        .map(Kind::binary)
+        .into_iter()
+        .chain(["clinicctl"])
+    {
         assert!(
-            dir.join(k.binary()).exists(),
-            "{} is not built in {}: run the system tests with `cargo test --workspace` (it builds \
-             every service binary first)",
-            k.binary(),
+            dir.join(bin).exists(),
+            "{bin} is not built in {}: run the system tests with `cargo test --workspace` (it builds \
+             every service binary and clinicctl first)",
             dir.display()
         );
     }
     dir
 }
 
-fn free_addr() -> SocketAddr {
+pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free loopback port")
@@ -88,6 +91,15 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 impl Cluster {
     /// Starts PostgreSQL, migrates, creates keys and service tokens, starts `replicas` of each service.
     pub async fn start(tag: &str, replicas: usize) -> anyhow::Result<Cluster> {
+        Self::start_with(tag, replicas, &[]).await
+    }
+
+    /// [`Cluster::start`], every service process also getting `extra` in its environment.
+    pub async fn start_with(
+        tag: &str,
+        replicas: usize,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Cluster> {
         let bin_dir = bin_dir();
         let dir = bin_dir
             .join("system-tests")
@@ -139,6 +151,7 @@ impl Cluster {
             std::fs::write(keys.join(format!("{name}.token")), token.trim())?;
         }
         base_env.extend(env(&[("ACCESS_TOKEN_TTL_SECONDS", "3600")]));
+        base_env.extend(env(extra));
         cluster.base_env = base_env;
 
         let reg_addrs: Vec<SocketAddr> = (0..replicas).map(|_| free_addr()).collect();

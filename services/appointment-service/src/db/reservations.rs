@@ -143,7 +143,7 @@ pub struct EventMeta {
 }
 
 /// `None` when the appointment does not exist.
-#[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
+#[tracing::instrument(skip_all, fields(appointment_id = %id, outbox_event_id = %event.id), err)]
 pub async fn reserve(
     conn: &mut PgConnection,
     id: Uuid,
@@ -162,7 +162,7 @@ pub async fn reserve(
 }
 
 /// `None` when the appointment does not exist.
-#[tracing::instrument(skip_all, fields(appointment_id = %id), err)]
+#[tracing::instrument(skip_all, fields(appointment_id = %id, outbox_event_id = %event.id), err)]
 pub async fn cancel(
     conn: &mut PgConnection,
     id: Uuid,

@@ -67,6 +67,7 @@ impl Mailer {
     }
 
     /// Sends `email` with the given `Message-ID`; Ok means the server (or the folder) accepted it.
+    #[tracing::instrument(name = "smtp_send", skip_all, fields(message_id = %message_id), err(level = "info"))]
     pub async fn send(
         &self,
         from: &Mailbox,
