@@ -86,13 +86,8 @@ pub async fn seed(ctx: &Ctx, args: SeedArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
 
     let clinic_id = clinic(&mut appts, &admin, &args.clinic_name, &mut rows).await?;
-    let password = args
-        .clinic_admin_password
-        .clone()
-        .or_else(|| args.admin.admin_password.clone())
-        .ok_or_else(|| {
-            anyhow::anyhow!("the clinic admin's password: pass --clinic-admin-password")
-        })?;
+    let password =
+        accounts::clinic_admin_password(args.clinic_admin_password.as_deref(), &args.admin)?;
     let manager = clinic_admin(ctx, &args, &clinic_id, &password, &mut rows).await?;
 
     let mut doctors = Vec::new();

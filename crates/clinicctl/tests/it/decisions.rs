@@ -1,15 +1,12 @@
 //! A decision that cannot be made is told with its reason and metadata, and the exit code fails.
 
-use crate::helpers::{ADMIN_PASSWORD, spawn_cluster, str_at, submit};
+use crate::helpers::{spawn_cluster, str_at, submit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approving_twice_prints_already_decided_and_fails() {
     // Arrange: a request approved once.
     let cluster = spawn_cluster().await;
-    let admin = cluster.ctl("center");
-    admin
-        .login(&cluster.create_admin("center", None).await, ADMIN_PASSWORD)
-        .await;
+    let admin = cluster.center_admin().await;
     let request = submit(
         &cluster.ctl("patient"),
         "ana@mail.example.com",
@@ -51,10 +48,7 @@ async fn approving_twice_prints_already_decided_and_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_json_on_stderr_with_json() {
     let cluster = spawn_cluster().await;
-    let admin = cluster.ctl("center");
-    admin
-        .login(&cluster.create_admin("center", None).await, ADMIN_PASSWORD)
-        .await;
+    let admin = cluster.center_admin().await;
     let request = submit(
         &cluster.ctl("patient"),
         "ana@mail.example.com",
@@ -90,10 +84,7 @@ async fn errors_are_json_on_stderr_with_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_field_violation_names_the_field() {
     let cluster = spawn_cluster().await;
-    let admin = cluster.ctl("center");
-    admin
-        .login(&cluster.create_admin("center", None).await, ADMIN_PASSWORD)
-        .await;
+    let admin = cluster.center_admin().await;
 
     let stderr = admin
         .fails(

@@ -96,6 +96,15 @@ impl Cluster {
         email
     }
 
+    /// `clinicctl` signed in as a new clinic-center admin (`center@…`).
+    pub async fn center_admin(&self) -> Ctl {
+        let center = self.ctl("center");
+        center
+            .login(&self.create_admin("center", None).await, ADMIN_PASSWORD)
+            .await;
+        center
+    }
+
     /// `clinicctl` for one user: its own token file, the cluster's endpoints.
     pub fn ctl(&self, user: &str) -> Ctl {
         Ctl {
@@ -187,6 +196,23 @@ impl Ctl {
             .await
             .expect("clinicctl finished within a minute")
             .expect("clinicctl output")
+    }
+
+    /// Creates a clinic in Novi Sad named `name` (as a center admin); returns the created clinic.
+    pub async fn create_clinic(&self, name: &str) -> serde_json::Value {
+        self.json(&[
+            "appointment",
+            "create-clinic",
+            "--name",
+            name,
+            "--address",
+            "Bulevar 1",
+            "--city",
+            "Novi Sad",
+            "--time-zone",
+            "Europe/Belgrade",
+        ])
+        .await
     }
 
     pub async fn run(&self, args: &[&str]) -> Output {

@@ -13,24 +13,8 @@ async fn catalog_slot_registration_and_reservation_through_the_cli() {
     let cluster = spawn_cluster().await;
 
     // The center admin signs in and opens a clinic.
-    let center = cluster.ctl("center");
-    center
-        .login(&cluster.create_admin("center", None).await, ADMIN_PASSWORD)
-        .await;
-    let clinic = center
-        .json(&[
-            "appointment",
-            "create-clinic",
-            "--name",
-            "Sunce",
-            "--address",
-            "Bulevar 1",
-            "--city",
-            "Novi Sad",
-            "--time-zone",
-            "Europe/Belgrade",
-        ])
-        .await;
+    let center = cluster.center_admin().await;
+    let clinic = center.create_clinic("Sunce").await;
     let clinic_id = str_at(&clinic, &["id"]).to_owned();
     assert_eq!(clinic["time_zone"], "Europe/Belgrade");
     assert!(

@@ -116,24 +116,8 @@ fn losers(report: &Value) -> impl Iterator<Item = &Value> {
 /// A signed-in center admin, and the e-mail of the admin of a clinic with one doctor, room and
 /// exam type.
 async fn clinic(cluster: &Cluster) -> (crate::helpers::Ctl, String) {
-    let center = cluster.ctl("center");
-    center
-        .login(&cluster.create_admin("center", None).await, ADMIN_PASSWORD)
-        .await;
-    let clinic = center
-        .json(&[
-            "appointment",
-            "create-clinic",
-            "--name",
-            "Sunce",
-            "--address",
-            "Bulevar 1",
-            "--city",
-            "Novi Sad",
-            "--time-zone",
-            "Europe/Belgrade",
-        ])
-        .await;
+    let center = cluster.center_admin().await;
+    let clinic = center.create_clinic("Sunce").await;
     let clinic_id = str_at(&clinic, &["id"]).to_owned();
     let manager_email = cluster
         .create_admin("manager", Some(clinic_id.parse::<Uuid>().unwrap()))

@@ -8,24 +8,8 @@ use crate::helpers::{ADMIN_PASSWORD, spawn_cluster_writing_eml, str_at};
 async fn seeding_twice_creates_everything_once() {
     // Arrange: the clinic and its admin as an operator makes them (clinic admins have no public API).
     let cluster = spawn_cluster_writing_eml().await;
-    let center = cluster.ctl("center");
-    center
-        .login(&cluster.create_admin("center", None).await, ADMIN_PASSWORD)
-        .await;
-    let clinic = center
-        .json(&[
-            "appointment",
-            "create-clinic",
-            "--name",
-            "Demo Clinic",
-            "--address",
-            "Bulevar 1",
-            "--city",
-            "Novi Sad",
-            "--time-zone",
-            "Europe/Belgrade",
-        ])
-        .await;
+    let center = cluster.center_admin().await;
+    let clinic = center.create_clinic("Demo Clinic").await;
     let clinic_id = str_at(&clinic, &["id"]).to_owned();
     let manager = cluster
         .create_admin("manager", Some(clinic_id.parse::<Uuid>().unwrap()))

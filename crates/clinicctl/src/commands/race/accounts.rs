@@ -30,6 +30,13 @@ pub async fn center_admin(ctx: &Ctx, admin: &CenterAdmin) -> anyhow::Result<Stri
     }
 }
 
+/// The clinic admin's password: its own flag, else the center admin's (`--admin-password`).
+pub fn clinic_admin_password(own: Option<&str>, admin: &CenterAdmin) -> anyhow::Result<String> {
+    own.or(admin.admin_password.as_deref())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the clinic admin's password: pass --clinic-admin-password"))
+}
+
 /// A registration request's fields for a synthetic person; `n` makes the insurance number unique.
 pub fn person(email: &str, password: &str, n: u64) -> SubmitRegistrationRequest {
     SubmitRegistrationRequest {

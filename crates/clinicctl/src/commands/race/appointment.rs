@@ -11,13 +11,12 @@ use clinic_proto::pb::appointment::v1::{
 use futures::{StreamExt, TryStreamExt, stream};
 use prost_types::Timestamp;
 
-use super::{AppointmentRace, RaceReport, accounts, mail, report::ActorOutcome};
+use super::{AppointmentRace, RaceReport, accounts, mail, report};
 use crate::{
     bench::race::round,
     commands::Ctx,
     connect::{self, Appointments, bearer},
     failure::Failure,
-    output,
 };
 
 /// What a loser may be told.
@@ -25,13 +24,8 @@ pub const LOSSES: &[&str] = &["APPOINTMENT_ALREADY_RESERVED", "APPOINTMENT_BUSY"
 
 pub async fn race(ctx: &Ctx, args: AppointmentRace) -> anyhow::Result<RaceReport> {
     let admin = accounts::center_admin(ctx, &args.admin).await?;
-    let password = args
-        .clinic_admin_password
-        .clone()
-        .or_else(|| args.admin.admin_password.clone())
-        .ok_or_else(|| {
-            anyhow::anyhow!("the clinic admin's password: pass --clinic-admin-password")
-        })?;
+    let password =
+        accounts::clinic_admin_password(args.clinic_admin_password.as_deref(), &args.admin)?;
     let clinic_admin = connect::login(
         &mut ctx.registration().await?,
         &args.clinic_admin_email,
@@ -76,19 +70,7 @@ pub async fn race(ctx: &Ctx, args: AppointmentRace) -> anyhow::Result<RaceReport
         }
     })
     .await?;
-    let actors = outcomes
-        .into_iter()
-        .enumerate()
-        .map(|(i, (_, took, res))| ActorOutcome {
-            actor: i,
-            who: patients[i].0.clone(),
-            action: "reserve",
-            won: res.is_ok(),
-            took_ms: took.as_secs_f64() * 1e3,
-            error: res.err().map(|s| Failure::from_status(&s)),
-        })
-        .collect();
-
+    let actors = report::actors(outcomes, |i| patients[i].0.clone(), |_| "reserve");
     let stored = appts
         .get_appointment(bearer(
             &admin,
@@ -98,13 +80,7 @@ pub async fn race(ctx: &Ctx, args: AppointmentRace) -> anyhow::Result<RaceReport
         ))
         .await?
         .into_inner();
-    let stored = output::to_json(&stored);
-    let after = serde_json::json!({
-        "starts_at": stored["starts_at"],
-        "status": stored["status"],
-        "version": stored["version"],
-        "patient_id": stored["patient_id"],
-    });
+    let after = report::after(&stored, &["starts_at", "status", "version", "patient_id"]);
     let since = Timestamp::from(started);
     let emails = mail::emails(ctx, &admin, &args.mail, |d| {
         d.event_type == "appointment.reserved"
@@ -115,19 +91,14 @@ pub async fn race(ctx: &Ctx, args: AppointmentRace) -> anyhow::Result<RaceReport
     })
     .await?;
 
-    let mut report = RaceReport {
-        race: "appointment",
-        target: slot.id,
+    Ok(RaceReport::judged(
+        "appointment",
+        slot.id,
         actors,
-        winners: Vec::new(),
-        outcomes: Default::default(),
         after,
         emails,
-        passed: false,
-        problems: Vec::new(),
-    };
-    report.judge(LOSSES);
-    Ok(report)
+        LOSSES,
+    ))
 }
 
 /// A new available appointment two weeks ahead, at the first time its doctor and room are free.

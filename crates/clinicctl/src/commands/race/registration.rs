@@ -10,13 +10,11 @@ use clinic_proto::pb::registration::v1::{
 };
 use futures::{StreamExt, TryStreamExt, stream};
 
-use super::{RaceReport, RegistrationRace, accounts, mail, report::ActorOutcome};
+use super::{RaceReport, RegistrationRace, accounts, mail, report};
 use crate::{
     bench::race::round,
     commands::Ctx,
     connect::{Registration, bearer},
-    failure::Failure,
-    output,
 };
 
 /// What a loser may be told.
@@ -76,18 +74,11 @@ pub async fn race(ctx: &Ctx, args: RegistrationRace) -> anyhow::Result<RaceRepor
         }
     })
     .await?;
-    let actors = outcomes
-        .into_iter()
-        .enumerate()
-        .map(|(i, (_, took, res))| ActorOutcome {
-            actor: i,
-            who: who.clone(),
-            action: if i % 2 == 0 { "approve" } else { "reject" },
-            won: res.is_ok(),
-            took_ms: took.as_secs_f64() * 1e3,
-            error: res.err().map(|s| Failure::from_status(&s)),
-        })
-        .collect();
+    let actors = report::actors(
+        outcomes,
+        |_| who.clone(),
+        |i| if i % 2 == 0 { "approve" } else { "reject" },
+    );
 
     // What it looks like now, and what the patient was sent.
     let stored = reg
@@ -99,27 +90,16 @@ pub async fn race(ctx: &Ctx, args: RegistrationRace) -> anyhow::Result<RaceRepor
         ))
         .await?
         .into_inner();
-    let stored = output::to_json(&stored);
-    let after = serde_json::json!({
-        "email": email,
-        "status": stored["status"],
-        "version": stored["version"],
-        "decided_by": stored["decided_by"],
-        "decided_at": stored["decided_at"],
-    });
+    let mut after = report::after(&stored, &["status", "version", "decided_by", "decided_at"]);
+    after["email"] = email.clone().into();
     let emails = mail::emails(ctx, &admin, &args.mail, |d| d.recipient == email).await?;
 
-    let mut report = RaceReport {
-        race: "registration",
-        target: request.id,
+    Ok(RaceReport::judged(
+        "registration",
+        request.id,
         actors,
-        winners: Vec::new(),
-        outcomes: Default::default(),
         after,
         emails,
-        passed: false,
-        problems: Vec::new(),
-    };
-    report.judge(LOSSES);
-    Ok(report)
+        LOSSES,
+    ))
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{failure::Failure, output, table};
+use crate::{bench::race::Outcomes, failure::Failure, output, table};
 
 /// What one actor did and was told.
 #[derive(Debug, Serialize)]
@@ -58,9 +58,63 @@ pub struct RaceReport {
     pub problems: Vec<String>,
 }
 
+/// Each actor's outcome from a barrier round, in actor order; `who` and `action` name actor `i`.
+pub fn actors(
+    round: Outcomes<()>,
+    who: impl Fn(usize) -> String,
+    action: impl Fn(usize) -> &'static str,
+) -> Vec<ActorOutcome> {
+    round
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, took, res))| ActorOutcome {
+            actor: i,
+            who: who(i),
+            action: action(i),
+            won: res.is_ok(),
+            took_ms: took.as_secs_f64() * 1e3,
+            error: res.err().map(|s| Failure::from_status(&s)),
+        })
+        .collect()
+}
+
+/// The race target as read back after the race: the named fields of `stored` (proto field names).
+pub fn after<M: output::Shown>(stored: &M, fields: &[&str]) -> serde_json::Value {
+    let stored = output::to_json(stored);
+    fields
+        .iter()
+        .map(|f| ((*f).to_owned(), stored[*f].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 impl RaceReport {
+    /// The report of one race, judged against the reasons a loser may be told (`expected`).
+    pub fn judged(
+        race: &'static str,
+        target: String,
+        actors: Vec<ActorOutcome>,
+        after: serde_json::Value,
+        emails: Vec<EmailSeen>,
+        expected: &[&str],
+    ) -> RaceReport {
+        let mut report = RaceReport {
+            race,
+            target,
+            actors,
+            winners: Vec::new(),
+            outcomes: BTreeMap::new(),
+            after,
+            emails,
+            passed: false,
+            problems: Vec::new(),
+        };
+        report.judge(expected);
+        report
+    }
+
     /// Counts the outcomes and judges: one winner, every loser told an `expected` reason, one e-mail.
-    pub fn judge(&mut self, expected: &[&str]) {
+    fn judge(&mut self, expected: &[&str]) {
         self.winners = self
             .actors
             .iter()
