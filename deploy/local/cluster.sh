@@ -70,7 +70,7 @@ pids+=($!)
 wait_port "$reg_addr"
 
 step "starting appointment-service on $appt_addr"
-"$bin/registration-service" mint-service-token --name appointment-service >"$state/appointment-service.token"
+"$bin/registration-service" mint-service-token --name appointment-service --ttl-hours 720 >"$state/appointment-service.token"
 LISTEN_ADDR=$appt_addr REGISTRATION_URL="http://$reg_addr" SERVICE_TOKEN_FILE="$state/appointment-service.token" \
   "$bin/appointment-service" serve >"$state/appointment-service.log" 2>&1 &
 pids+=($!)
@@ -78,15 +78,13 @@ wait_port "$appt_addr"
 
 step "starting notifier-service on $notifier_addr (e-mail as .eml files in $state/mail)"
 # E-mail is caught locally: without SMTP_HOST the notifier writes each message as an .eml file.
-"$bin/registration-service" mint-service-token --name notifier-service >"$state/notifier-service.token"
+"$bin/registration-service" mint-service-token --name notifier-service --ttl-hours 720 >"$state/notifier-service.token"
 LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
   SERVICE_TOKEN_FILE="$state/notifier-service.token" EML_DIR="$state/mail" \
   ACTIVATION_BASE_URL="${ACTIVATION_BASE_URL:-http://localhost:8080/activate}" \
   "$bin/notifier-service" serve >"$state/notifier-service.log" 2>&1 &
 pids+=($!)
 wait_port "$notifier_addr"
-
-service_token=$("$bin/registration-service" mint-service-token --name operator --ttl-days 1)
 
 # Demo data through the public API with clinicctl; the clinic admin by the operator command, which
 # seed runs itself when that admin cannot sign in yet. Idempotent: a second start finds it all.
@@ -125,9 +123,6 @@ the two races (exit code 0: exactly one winner and exactly one e-mail):
     $reg_addr clinic.registration.v1.RegistrationService/ListRegistrationRequests
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"page_size":10}' \\
     $appt_addr clinic.appointment.v1.AppointmentService/ListAvailableAppointments
-
-a service token (24 h) for internal calls:
-$service_token
 
 Ctrl-C stops the cluster. New e-mails appear below as they arrive.
 INFO

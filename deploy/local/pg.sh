@@ -10,7 +10,8 @@ use_pg_bin() {
 }
 
 # start_throwaway_pg <dir> <port>: starts (initialising on first use) a cluster in <dir> listening on
-# 127.0.0.1:<port> with trust auth, and exports DATABASE_URL. stop_throwaway_pg stops it.
+# 127.0.0.1:<port> only (no Unix socket: its path would be too long under a deep checkout) with trust
+# auth, and exports DATABASE_URL. stop_throwaway_pg stops it.
 start_throwaway_pg() {
   use_pg_bin || return 1
   pg_dir=$1; pg_data="$1/data"
@@ -18,7 +19,7 @@ start_throwaway_pg() {
   if [ "$(id -u)" = 0 ]; then as_pg="runuser -u postgres --"; mkdir -p "$pg_dir"; chown postgres "$pg_dir"; fi
   [ -d "$pg_data" ] || $as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >/dev/null
   $as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_dir/log" -w \
-    -o "-p $2 -k $pg_dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    -o "-p $2 -c unix_socket_directories='' -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
   export DATABASE_URL="postgres://postgres@127.0.0.1:$2/postgres"
 }
 

@@ -12,12 +12,7 @@ pub const SERVICE_NAME: &str = "clinic.appointment.v1.AppointmentService";
 const CENTER_ADMIN: &[Role] = &[Role::ClinicCenterAdmin];
 const CLINIC_ADMIN: &[Role] = &[Role::ClinicAdmin];
 const PATIENT: &[Role] = &[Role::Patient];
-const ANYONE_SIGNED_IN: &[Role] = &[
-    Role::Patient,
-    Role::ClinicCenterAdmin,
-    Role::ClinicAdmin,
-    Role::Service,
-];
+const ANYONE_SIGNED_IN: &[Role] = &[Role::Patient, Role::ClinicCenterAdmin, Role::ClinicAdmin];
 
 macro_rules! rpc {
     ($name:literal) => {

@@ -16,16 +16,12 @@ pub fn settings(
     registration: SocketAddr,
     lock_timeout: Duration,
 ) -> Settings {
-    let service_token = keys
-        .issuer
-        .issue(
-            "service:appointment-service",
-            Role::Service,
-            None,
-            Duration::from_secs(3600),
-        )
-        .expect("service token")
-        .0;
+    let service_token = keys.token(
+        "service:appointment-service",
+        Role::Service,
+        None,
+        Duration::from_secs(3600),
+    );
     Settings {
         listen_addr: "127.0.0.1:0".parse().expect("loopback"),
         database_url: db.secret_url(),

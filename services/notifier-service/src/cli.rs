@@ -182,7 +182,7 @@ impl ServeArgs {
             service_token: token.clone(),
             mailer,
             consumer: ConsumerSettings {
-                consumer: "notifier".into(),
+                consumer: format!("notifier-{}", uuid::Uuid::now_v7().simple()),
                 token,
                 batch: 100,
                 wait: Duration::from_millis(self.pull_wait_ms),

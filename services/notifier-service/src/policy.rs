@@ -1,10 +1,10 @@
-//! Who may call which RPC of this service: operators (clinic-center admins) and internal callers.
+//! Who may call which RPC of this service: operators, who sign in as clinic-center admins.
 
 use clinic_common::auth::{Access, Policy, Role};
 
 pub const SERVICE_NAME: &str = "clinic.notifier.v1.NotifierService";
 
-const OPERATORS: &[Role] = &[Role::ClinicCenterAdmin, Role::Service];
+const OPERATORS: &[Role] = &[Role::ClinicCenterAdmin];
 
 pub fn policy() -> Policy {
     Policy::new(&[

@@ -32,15 +32,12 @@ pub fn settings(
     smtp_port: u16,
 ) -> Settings {
     let token: secrecy::SecretString = keys
-        .issuer
-        .issue(
+        .token(
             "service:notifier-service",
             Role::Service,
             None,
             Duration::from_secs(3600),
         )
-        .expect("service token")
-        .0
         .into();
     Settings {
         listen_addr: "127.0.0.1:0".parse().expect("loopback"),
@@ -69,7 +66,7 @@ pub fn settings(
         })
         .expect("smtp mailer"),
         consumer: ConsumerSettings {
-            consumer: "notifier".into(),
+            consumer: format!("notifier-{}", uuid::Uuid::now_v7().simple()),
             token,
             batch: 100,
             wait: Duration::from_secs(5),

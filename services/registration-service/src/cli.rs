@@ -91,11 +91,13 @@ pub struct KeyArgs {
 pub struct MintArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Service name; the token's subject becomes `service:<name>`.
+    /// `appointment-service` or `notifier-service`; the token's subject becomes `service:<name>`,
+    /// its audience the services that service calls.
     #[arg(long)]
     pub name: String,
-    #[arg(long, default_value_t = 365)]
-    pub ttl_days: u64,
+    /// Lifetime in hours (at most 30 days): mint a new one before it ends and replace the file.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub ttl_hours: u64,
 }
 
 #[derive(Args, Debug)]
@@ -190,7 +192,7 @@ pub async fn run_operator_command(command: &Command) -> anyhow::Result<()> {
         }
         Command::MintServiceToken(args) => {
             let (issuer, _) = args.keys.load()?;
-            let ttl = Duration::from_secs(args.ttl_days * 86_400);
+            let ttl = Duration::from_secs(args.ttl_hours * 3600);
             println!(
                 "{}",
                 operators::mint_service_token(&issuer, &args.name, ttl)?

@@ -1,7 +1,7 @@
 //! Who may call which RPC of this service, in one place. Finer rules (a patient reads only their own
 //! record) live in the use case; the auth layer refuses anything not listed here.
 
-use clinic_common::auth::{Access, Policy, Role};
+use clinic_common::auth::{Access, Policy, Role, audience};
 
 /// The outbox feed this service also serves (policy: `clinic_common::outbox::feed::policy`).
 pub use clinic_common::outbox::feed::SERVICE_NAME as FEED_SERVICE_NAME;
@@ -10,12 +10,9 @@ pub use clinic_common::outbox::feed::SERVICE_NAME as FEED_SERVICE_NAME;
 pub const SERVICE_NAME: &str = "clinic.registration.v1.RegistrationService";
 
 const CENTER_ADMIN: &[Role] = &[Role::ClinicCenterAdmin];
-const PATIENT_READERS: &[Role] = &[
-    Role::Service,
-    Role::ClinicCenterAdmin,
-    Role::ClinicAdmin,
-    Role::Patient,
-];
+const PATIENT_READERS: &[Role] = &[Role::ClinicCenterAdmin, Role::ClinicAdmin, Role::Patient];
+/// GetPatient's internal callers: a reservation's patient check, an appointment e-mail's recipient.
+const PATIENT_READING_SERVICES: &[&str] = &[audience::APPOINTMENT, audience::NOTIFIER];
 
 macro_rules! rpc {
     ($name:literal) => {
@@ -41,6 +38,9 @@ pub fn policy() -> Policy {
             rpc!("RejectRegistrationRequest"),
             Access::Roles(CENTER_ADMIN),
         ),
-        (rpc!("GetPatient"), Access::Roles(PATIENT_READERS)),
+        (
+            rpc!("GetPatient"),
+            Access::Callers(PATIENT_READERS, PATIENT_READING_SERVICES),
+        ),
     ])
 }

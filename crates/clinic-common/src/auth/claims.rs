@@ -49,6 +49,8 @@ impl FromStr for Role {
 pub struct Claims {
     pub iss: String,
     pub sub: String,
+    /// The services this token may be presented to (see [`super::audience`]); required.
+    pub aud: Vec<String>,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clinic_id: Option<Uuid>,
@@ -112,6 +114,7 @@ mod tests {
         let claims = Claims {
             iss: "clinic-center".into(),
             sub: person.to_string(),
+            aud: vec!["appointment-service".into()],
             role: Role::ClinicAdmin,
             clinic_id: Some(clinic),
             iat: 0,

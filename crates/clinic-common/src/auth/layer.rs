@@ -6,7 +6,7 @@ use std::{
 use futures::future::{Either, Ready, ready};
 use tonic::Status;
 
-use super::{Access, Identity, Policy, TokenVerifier};
+use super::{Access, Identity, Policy, Role, TokenVerifier};
 use crate::error::ApiError;
 
 /// Tower layer that checks every RPC against the service's [`Policy`] before it reaches a handler,
@@ -58,7 +58,7 @@ impl AuthState {
         path: &str,
         headers: &http::HeaderMap,
     ) -> Result<Option<Identity>, ApiError> {
-        let roles = match self.policy.access(path) {
+        let access = match self.policy.access(path) {
             // A service this server does not host: what a server without the route answers. It
             // never reaches the routes, so a missing policy cannot open anything.
             None if !self.policy.hosts_service_of(path) => {
@@ -73,7 +73,7 @@ impl AuthState {
                 return Err(ApiError::forbidden("this RPC is not open to any caller"));
             }
             Some(Access::Public) => return Ok(None),
-            Some(Access::Roles(roles)) => roles,
+            Some(access) => access,
         };
         // The scheme is case-insensitive (RFC 9110); the token itself is not.
         let token = headers
@@ -88,11 +88,17 @@ impl AuthState {
             tracing::info!(rpc = path, error = %e, "token refused");
             ApiError::unauthenticated()
         })?;
-        if !roles.contains(&claims.role) {
-            return Err(ApiError::forbidden(format!(
-                "role {} may not call this RPC",
-                claims.role
-            )));
+        // A token for other services is not a credential here, whatever it says.
+        if !claims.aud.iter().any(|a| a == self.domain) {
+            tracing::info!(rpc = path, "token for another audience refused");
+            return Err(ApiError::unauthenticated());
+        }
+        if !access.admits(claims.role, &claims.sub) {
+            let who = match claims.role {
+                Role::Service => claims.sub.clone(),
+                person => format!("role {person}"),
+            };
+            return Err(ApiError::forbidden(format!("{who} may not call this RPC")));
         }
         Ok(Some(Identity::from(claims)))
     }
@@ -141,18 +147,25 @@ mod tests {
     use crate::auth::{Role, TokenIssuer, generate_key_pair};
 
     fn state() -> (AuthState, TokenIssuer) {
+        let (state, issuer, _) = state_and_keys();
+        (state, issuer)
+    }
+
+    fn state_and_keys() -> (AuthState, TokenIssuer, crate::auth::KeyPair) {
         let pair = generate_key_pair().unwrap();
         const ADMINS: &[Role] = &[Role::ClinicCenterAdmin];
         let policy = Policy::new(&[
             ("/svc/Admin", Access::Roles(ADMINS)),
             ("/svc/Open", Access::Public),
+            ("/svc/Internal", Access::Callers(ADMINS, &["caller"])),
         ]);
         let state = AuthState {
             verifier: TokenVerifier::from_pem(&pair.public_pem).unwrap(),
             policy,
             domain: "test",
         };
-        (state, TokenIssuer::from_pem(&pair.private_pem).unwrap())
+        let issuer = TokenIssuer::from_pem(&pair.private_pem).unwrap();
+        (state, issuer, pair)
     }
 
     fn headers(value: &str) -> http::HeaderMap {
@@ -206,11 +219,23 @@ mod tests {
     fn policy_roles_and_token_checks() {
         let (state, issuer) = state();
         let admin = issuer
-            .issue("a1", Role::ClinicCenterAdmin, None, Duration::from_secs(60))
+            .issue(
+                "a1",
+                Role::ClinicCenterAdmin,
+                None,
+                &["test"],
+                Duration::from_secs(60),
+            )
             .unwrap()
             .0;
         let patient = issuer
-            .issue("p1", Role::Patient, None, Duration::from_secs(60))
+            .issue(
+                "p1",
+                Role::Patient,
+                None,
+                &["test"],
+                Duration::from_secs(60),
+            )
             .unwrap()
             .0;
 
@@ -265,5 +290,76 @@ mod tests {
                 (tonic::Code::Unimplemented, "UNIMPLEMENTED")
             );
         }
+    }
+
+    #[test]
+    fn a_token_for_another_audience_or_without_one_is_no_credential_here() {
+        let (state, issuer, pair) = state_and_keys();
+        let admin_elsewhere = issuer
+            .issue(
+                "a1",
+                Role::ClinicCenterAdmin,
+                None,
+                &["other-service"],
+                Duration::from_secs(60),
+            )
+            .unwrap()
+            .0;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let no_audience = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &serde_json::json!({
+                "iss": super::super::tokens::ISSUER, "sub": "a1", "role": "clinic_center_admin",
+                "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4(),
+            }),
+            &jsonwebtoken::EncodingKey::from_ed_pem(pair.private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+
+        for token in [admin_elsewhere, no_audience] {
+            let err = state
+                .authorize("/svc/Admin", &headers(&format!("Bearer {token}")))
+                .unwrap_err();
+            assert_eq!(
+                (err.code, err.reason),
+                (tonic::Code::Unauthenticated, "TOKEN_INVALID")
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_is_admitted_only_where_the_policy_names_it() {
+        let (state, issuer) = state();
+        let service = |name: &str| {
+            issuer
+                .issue(
+                    &format!("service:{name}"),
+                    Role::Service,
+                    None,
+                    &["test"],
+                    Duration::from_secs(60),
+                )
+                .unwrap()
+                .0
+        };
+        let caller = headers(&format!("Bearer {}", service("caller")));
+        let other = headers(&format!("Bearer {}", service("other")));
+
+        let who = state.authorize("/svc/Internal", &caller).unwrap().unwrap();
+        assert_eq!(who.subject, "service:caller");
+        let err = state.authorize("/svc/Internal", &other).unwrap_err();
+        assert_eq!(
+            (err.code, err.reason, err.message.as_str()),
+            (
+                tonic::Code::PermissionDenied,
+                "FORBIDDEN",
+                "service:other may not call this RPC"
+            )
+        );
+        assert_eq!(
+            state.authorize("/svc/Admin", &caller).unwrap_err().reason,
+            "FORBIDDEN",
+            "named for one RPC, not for the others"
+        );
     }
 }

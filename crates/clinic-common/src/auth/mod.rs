@@ -1,6 +1,7 @@
 //! Identity: signed access tokens (Ed25519 JWTs), the roles they carry, and the tower layer that checks
 //! every RPC against a per-service policy table.
 
+pub mod audience;
 mod bearer;
 mod claims;
 mod keys;

@@ -7,8 +7,28 @@ use super::Role;
 pub enum Access {
     /// No token needed (registration, activation, login; health and reflection).
     Public,
-    /// A valid token whose role is one of these. Finer checks (own data only) stay in the handler.
+    /// A person's valid token whose role is one of these. Finer checks (own data only) stay in the
+    /// handler. Listing [`Role::Service`] here admits no service: services are named, below.
     Roles(&'static [Role]),
+    /// People with one of these roles, and the named services (token subject `service:<name>`).
+    Callers(&'static [Role], &'static [&'static str]),
+}
+
+impl Access {
+    /// Whether a verified caller — `role`, token `subject` — may call an RPC with this access.
+    pub fn admits(self, role: Role, subject: &str) -> bool {
+        let (roles, services): (&[Role], &[&str]) = match self {
+            Access::Public => return true,
+            Access::Roles(roles) => (roles, &[]),
+            Access::Callers(roles, services) => (roles, services),
+        };
+        match role {
+            Role::Service => subject
+                .strip_prefix("service:")
+                .is_some_and(|name| services.contains(&name)),
+            person => roles.contains(&person),
+        }
+    }
 }
 
 /// The per-service table of RPC full path (`/package.Service/Method`) → access.
@@ -94,6 +114,25 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_is_admitted_by_name_and_a_person_by_role() {
+        let get_patient = Access::Callers(&[Role::Patient], &["appointment-service"]);
+        assert!(get_patient.admits(Role::Service, "service:appointment-service"));
+        assert!(!get_patient.admits(Role::Service, "service:operator"));
+        assert!(
+            !get_patient.admits(Role::Service, "appointment-service"),
+            "no prefix"
+        );
+        assert!(get_patient.admits(Role::Patient, "p1"));
+        assert!(!get_patient.admits(Role::ClinicAdmin, "service:appointment-service"));
+        let listed_role = Access::Roles(&[Role::Service, Role::Patient]);
+        assert!(
+            !listed_role.admits(Role::Service, "service:appointment-service"),
+            "a service must be named"
+        );
+        assert!(Access::Public.admits(Role::Service, "service:operator"));
+    }
 
     const FEED: &str = "clinic.outbox.v1.OutboxFeed";
 

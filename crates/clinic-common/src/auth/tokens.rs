@@ -48,6 +48,7 @@ impl TokenIssuer {
         subject: &str,
         role: Role,
         clinic_id: Option<Uuid>,
+        audience: &[&str],
         ttl: Duration,
     ) -> Result<(String, OffsetDateTime), TokenError> {
         let now = OffsetDateTime::now_utc();
@@ -55,6 +56,7 @@ impl TokenIssuer {
         let claims = Claims {
             iss: ISSUER.to_owned(),
             sub: subject.to_owned(),
+            aud: audience.iter().map(|a| (*a).to_owned()).collect(),
             role,
             clinic_id,
             iat: now.unix_timestamp(),
@@ -91,7 +93,10 @@ impl TokenVerifier {
             .map_err(|e| TokenError::Key(e.to_string()))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        // Each server checks that `aud` names it (the auth layer knows which server it guards);
+        // here `aud` must only be present.
+        validation.validate_aud = false;
         validation.leeway = 5;
         Ok(Self { key, validation })
     }
@@ -121,6 +126,7 @@ mod tests {
                 "p1",
                 Role::ClinicAdmin,
                 Some(clinic),
+                &["appointment-service"],
                 Duration::from_secs(600),
             )
             .unwrap();
@@ -135,6 +141,7 @@ mod tests {
             ),
             (ISSUER, "p1", Role::ClinicAdmin, Some(clinic))
         );
+        assert_eq!(claims.aud, ["appointment-service"]);
         assert_eq!(claims.exp, expires_at.unix_timestamp());
         assert_eq!(claims.exp - claims.iat, 600);
         assert!(claims.iat >= before);

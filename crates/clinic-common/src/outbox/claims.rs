@@ -80,18 +80,46 @@ pub async fn lease(
     .await
 }
 
-/// Marks events delivered (a late ack of a parked event unparks it: it was delivered after all).
-/// Acking an already delivered or unknown id is a no-op.
+/// What an ack came to: how many events it marked delivered, or the undelivered events among its ids
+/// whose last lease another holder took (then it marked none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acked {
+    Done(u64),
+    NotHeld(Vec<Uuid>),
+}
+
+/// Marks events delivered — only by the holder of their last lease, all or none (a late ack of a
+/// parked event unparks it: it was delivered after all). Acking an already delivered or unknown id
+/// is a no-op.
 #[tracing::instrument(skip_all, fields(n = ids.len()), err)]
-pub async fn ack(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE outbox SET delivered_at = now(), lease_until = NULL, parked_at = NULL \
-         WHERE id = ANY($1) AND delivered_at IS NULL",
+pub async fn ack(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    holder: &str,
+) -> Result<Acked, sqlx::Error> {
+    let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+        "WITH asked AS ( \
+             SELECT id, leased_by IS NOT DISTINCT FROM $2 AS held FROM outbox \
+             WHERE id = ANY($1) AND delivered_at IS NULL FOR UPDATE), \
+         done AS ( \
+             UPDATE outbox o SET delivered_at = now(), lease_until = NULL, parked_at = NULL \
+             FROM asked WHERE o.id = asked.id AND NOT EXISTS (SELECT 1 FROM asked WHERE NOT held) \
+             RETURNING o.id) \
+         SELECT id, held FROM asked",
     )
     .bind(ids)
-    .execute(conn)
+    .bind(holder)
+    .fetch_all(conn)
     .await?;
-    Ok(done.rows_affected())
+    let not_held: Vec<Uuid> = rows
+        .iter()
+        .filter(|(_, held)| !held)
+        .map(|(id, _)| *id)
+        .collect();
+    Ok(match not_held.is_empty() {
+        true => Acked::Done(rows.len() as u64),
+        false => Acked::NotHeld(not_held),
+    })
 }
 
 /// Deletes events delivered longer ago than `retention`, in bounded batches (see [`super::purge`]).

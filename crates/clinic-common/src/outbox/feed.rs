@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::{CommitSignal, channel, claims, requests};
 use crate::{
-    auth::{Access, AuthLayer, Policy, Role, TokenVerifier},
+    auth::{Access, AuthLayer, Policy, TokenVerifier, audience},
     db,
     error::{self, ApiError},
     server::{self, ServeOptions},
@@ -52,12 +52,18 @@ pub const SERVICE_NAME: &str = "clinic.outbox.v1.OutboxFeed";
 
 pub use super::requests::{MAX_EVENTS, MAX_WAIT_MS};
 
-/// The feed's access rules: internal callers only.
+/// The feed's access rules: the notifier only (the events hold personal data and activation links).
 pub fn policy() -> Policy {
-    const SERVICE: &[Role] = &[Role::Service];
+    const NOTIFIER: &[&str] = &[audience::NOTIFIER];
     Policy::new(&[
-        ("/clinic.outbox.v1.OutboxFeed/Pull", Access::Roles(SERVICE)),
-        ("/clinic.outbox.v1.OutboxFeed/Ack", Access::Roles(SERVICE)),
+        (
+            "/clinic.outbox.v1.OutboxFeed/Pull",
+            Access::Callers(&[], NOTIFIER),
+        ),
+        (
+            "/clinic.outbox.v1.OutboxFeed/Ack",
+            Access::Callers(&[], NOTIFIER),
+        ),
     ])
 }
 
@@ -210,6 +216,15 @@ fn to_pb(e: claims::LeasedEvent) -> pb::OutboxEvent {
     }
 }
 
+/// Who holds a lease: the verified caller and the consumer name it gives (one per process), so only
+/// the process that pulled an event can ack it.
+fn holder<T>(request: &Request<T>, consumer: &str) -> Result<String, ApiError> {
+    Ok(format!(
+        "{}/{consumer}",
+        crate::auth::identity(request)?.subject
+    ))
+}
+
 #[tonic::async_trait]
 impl OutboxFeed for OutboxFeedApi {
     #[tracing::instrument(skip_all, fields(consumer = %request.get_ref().consumer))]
@@ -218,6 +233,7 @@ impl OutboxFeed for OutboxFeedApi {
         request: Request<pb::PullRequest>,
     ) -> Result<Response<pb::PullResponse>, Status> {
         let r = requests::pull(request.get_ref()).map_err(|v| self.status(ApiError::invalid(v)))?;
+        let holder = holder(&request, &r.consumer).map_err(|e| self.status(e))?;
         let deadline = tokio::time::Instant::now() + r.wait;
         loop {
             // Register for the wake-up before looking, so a commit between the two is not missed.
@@ -231,7 +247,7 @@ impl OutboxFeed for OutboxFeedApi {
                 parked.iter().for_each(log_parked);
                 claims::lease(
                     &mut conn,
-                    &r.consumer,
+                    &holder,
                     r.max_events,
                     self.settings.lease,
                     self.settings.max_deliveries,
@@ -260,11 +276,24 @@ impl OutboxFeed for OutboxFeedApi {
     ) -> Result<Response<pb::AckResponse>, Status> {
         let ids =
             requests::ack(request.get_ref()).map_err(|v| self.status(ApiError::invalid(v)))?;
+        let holder = holder(&request, &request.get_ref().consumer).map_err(|e| self.status(e))?;
         let acked = async {
             let mut conn = self.pool.acquire().await?;
-            claims::ack(&mut conn, &ids).await
+            claims::ack(&mut conn, &ids, &holder).await
         };
-        let n = acked.await.map_err(|e| self.status(error::from_db(&e)))?;
-        Ok(Response::new(pb::AckResponse { acked: n as i32 }))
+        match acked.await.map_err(|e| self.status(error::from_db(&e)))? {
+            claims::Acked::Done(n) => Ok(Response::new(pb::AckResponse { acked: n as i32 })),
+            claims::Acked::NotHeld(ids) => Err(self.status(
+                ApiError::new(
+                    tonic::Code::FailedPrecondition,
+                    "LEASE_NOT_HELD",
+                    format!(
+                        "{} of these events are leased by another consumer; nothing was acked",
+                        ids.len()
+                    ),
+                )
+                .with("eventId", ids[0].to_string()),
+            )),
+        }
     }
 }

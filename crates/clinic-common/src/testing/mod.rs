@@ -36,6 +36,29 @@ pub struct TestKeys {
 }
 
 impl TestKeys {
+    /// A token as the system issues it: a service subject (`service:<name>`) gets the audience of
+    /// that service's calls (none for a name the system does not know), anyone else a person's.
+    pub fn token(
+        &self,
+        subject: &str,
+        role: crate::auth::Role,
+        clinic_id: Option<uuid::Uuid>,
+        ttl: std::time::Duration,
+    ) -> String {
+        use crate::auth::{Role, audience};
+        let aud = match role {
+            Role::Service => subject
+                .strip_prefix("service:")
+                .and_then(audience::of_service)
+                .unwrap_or(&[]),
+            _ => audience::PEOPLE,
+        };
+        self.issuer
+            .issue(subject, role, clinic_id, aud, ttl)
+            .expect("issue a token")
+            .0
+    }
+
     pub fn generate() -> Self {
         let pair = generate_key_pair().expect("key pair");
         let issuer = TokenIssuer::from_pem(&pair.private_pem).expect("issuer");

@@ -32,8 +32,14 @@ async fn reserving_needs_a_patient_token() {
     assert_eq!(err.code(), Code::Unauthenticated);
     assert_eq!(error_info(&err).0, "TOKEN_INVALID");
 
-    for role in [Role::ClinicAdmin, Role::ClinicCenterAdmin, Role::Service] {
-        let token = cluster.token(&Uuid::new_v4().to_string(), role, None);
+    let person = Uuid::new_v4().to_string();
+    for (subject, role) in [
+        (person.as_str(), Role::ClinicAdmin),
+        (person.as_str(), Role::ClinicCenterAdmin),
+        // A service whose token is for this server, but not for this RPC.
+        ("service:notifier-service", Role::Service),
+    ] {
+        let token = cluster.token(subject, role, None);
         let err = client
             .reserve_appointment(bearer(&token, req(&a.id)))
             .await

@@ -64,15 +64,12 @@ fn with_application_name(url: &str) -> String {
 }
 
 pub fn service_token(keys: &TestKeys) -> String {
-    keys.issuer
-        .issue(
-            "service:notifier-service",
-            Role::Service,
-            None,
-            Duration::from_secs(3600),
-        )
-        .unwrap()
-        .0
+    keys.token(
+        "service:notifier-service",
+        Role::Service,
+        None,
+        Duration::from_secs(3600),
+    )
 }
 
 /// The shared test settings (`notifier_service::testing`), with this suite's knobs and sessions
@@ -140,10 +137,7 @@ pub struct Admin {
 impl Pipeline {
     pub fn token(&self, subject: &str, role: Role, clinic: Option<Uuid>) -> String {
         self.keys
-            .issuer
-            .issue(subject, role, clinic, Duration::from_secs(900))
-            .unwrap()
-            .0
+            .token(subject, role, clinic, Duration::from_secs(900))
     }
 
     pub async fn registration(&self) -> RegistrationServiceClient<Channel> {

@@ -1,4 +1,4 @@
-use clinic_common::auth::{Identity, Role};
+use clinic_common::auth::{Identity, Role, audience};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -56,6 +56,7 @@ pub async fn login(
             &creds.id.to_string(),
             role,
             creds.clinic_id,
+            audience::PEOPLE,
             state.access_token_ttl,
         )
         .map_err(anyhow::Error::from)?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clinic_common::auth::{Role, TokenIssuer};
+use clinic_common::auth::{Role, TokenIssuer, audience};
 use clinic_common::error::{Violations, violated_constraint};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -73,16 +73,26 @@ pub async fn create_admin(pool: &PgPool, new: NewAdmin) -> Result<Uuid, Registra
     Ok(id)
 }
 
-/// A long-lived token for an internal caller (`service:<name>`).
+/// A token for one of the system's internal callers (`service:<name>`), for the services it calls
+/// only ([`audience::of_service`]).
 pub fn mint_service_token(
     issuer: &TokenIssuer,
     name: &str,
     ttl: Duration,
 ) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
-        "service name must be ascii letters, digits and dashes"
-    );
-    let (token, _) = issuer.issue(&format!("service:{name}"), Role::Service, None, ttl)?;
+    let Some(aud) = audience::of_service(name) else {
+        anyhow::bail!(
+            "no service `{name}` calls another service: mint tokens for {} or {}",
+            audience::APPOINTMENT,
+            audience::NOTIFIER
+        );
+    };
+    let (token, _) = issuer.issue(
+        &audience::service_subject(name),
+        Role::Service,
+        None,
+        aud,
+        ttl,
+    )?;
     Ok(token)
 }

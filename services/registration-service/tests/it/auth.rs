@@ -48,6 +48,7 @@ async fn expired_forged_and_garbage_tokens_are_unauthenticated_and_change_nothin
         .sign(&Claims {
             iss: "clinic-center".into(),
             sub: admin.id.to_string(),
+            aud: vec!["registration-service".into()],
             role: Role::ClinicCenterAdmin,
             clinic_id: None,
             iat: now - 7200,
@@ -61,13 +62,32 @@ async fn expired_forged_and_garbage_tokens_are_unauthenticated_and_change_nothin
             &admin.id.to_string(),
             Role::ClinicCenterAdmin,
             None,
+            clinic_common::auth::audience::PEOPLE,
+            Duration::from_secs(600),
+        )
+        .unwrap()
+        .0;
+    // Signed by the right key, for the right admin, but for another service only.
+    let other_audience = app
+        .keys
+        .issuer
+        .issue(
+            &admin.id.to_string(),
+            Role::ClinicCenterAdmin,
+            None,
+            &["appointment-service"],
             Duration::from_secs(600),
         )
         .unwrap()
         .0;
     let mut client = app.client().await;
 
-    for token in [expired.as_str(), other_key.as_str(), "not.a.jwt"] {
+    for token in [
+        expired.as_str(),
+        other_key.as_str(),
+        other_audience.as_str(),
+        "not.a.jwt",
+    ] {
         let err = client
             .approve_registration_request(approve(&req.id, 1, token))
             .await

@@ -135,5 +135,27 @@ async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
         .unwrap();
     assert_eq!(claims.role, Role::Service);
     assert_eq!(claims.sub, "service:appointment-service");
+    assert_eq!(claims.aud, ["registration-service"], "what it calls, only");
+    assert_eq!(claims.exp - claims.iat, 24 * 3600, "a day by default");
+
+    // No all-powerful token for anyone else (the old operator token): nothing is printed.
+    let refused = Command::new(BIN)
+        .args([
+            "mint-service-token",
+            "--name",
+            "operator",
+            "--jwt-private-key-file",
+            private.to_str().unwrap(),
+        ])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no service `operator`"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -184,7 +184,7 @@ async fn hold_leases_of_first(app: &TestApp) {
     sqlx::raw_sql(
         "CREATE FUNCTION hold_first_lease() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN \
-             IF EXISTS (SELECT FROM leased WHERE leased_by = 'first') THEN \
+             IF EXISTS (SELECT FROM leased WHERE leased_by LIKE '%/first') THEN \
                  PERFORM pg_advisory_xact_lock(4242); \
              END IF; \
              RETURN NULL; \
@@ -373,7 +373,14 @@ async fn an_event_never_acked_is_parked_after_its_last_delivery_and_a_late_ack_d
             .fetch_all(&app.pool)
             .await
             .unwrap();
-    assert_eq!(parked, vec![(request_id, 2, Some("notifier".to_owned()))]);
+    assert_eq!(
+        parked,
+        vec![(
+            request_id,
+            2,
+            Some("service:notifier-service/notifier".to_owned())
+        )]
+    );
 
     let acked = client
         .ack(ack(&token, vec![event_id]))
@@ -389,4 +396,91 @@ async fn an_event_never_acked_is_parked_after_its_last_delivery_and_a_late_ack_d
     .await
     .unwrap();
     assert_eq!((parked, delivered), (0, 1));
+}
+
+/// Only the process that pulled an event can ack it: a lease is held by the verified caller and the
+/// consumer name it pulled with. Another consumer's ack is refused and changes nothing.
+#[tokio::test]
+async fn an_ack_by_anyone_but_the_lease_holder_is_refused_and_acks_nothing() {
+    let app = spawn_app().await;
+    approved(&app).await;
+    let (mut client, token) = feed(&app).await;
+    let event = client
+        .pull(pull_as(&token, "replica-a", 10))
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .remove(0);
+    let ack_as = |consumer: &str| {
+        bearer(
+            &token,
+            pb::AckRequest {
+                consumer: consumer.into(),
+                event_ids: vec![event.id.clone()],
+            },
+        )
+    };
+
+    let err = client.ack(ack_as("replica-b")).await.unwrap_err();
+
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let (reason, metadata) = error_info(&err);
+    assert_eq!(reason, "LEASE_NOT_HELD");
+    assert_eq!(metadata.get("eventId"), Some(&event.id));
+    let delivered: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("SELECT delivered_at FROM outbox")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(delivered, None, "the refused ack marked nothing");
+    let acked = client.ack(ack_as("replica-a")).await.unwrap().into_inner();
+    assert_eq!(acked.acked, 1, "the holder's ack counts");
+}
+
+/// The feed (activation links, personal data) is the notifier's alone: another service's token, a
+/// person's token, and a token for another server are all refused, and lease nothing.
+#[tokio::test]
+async fn only_the_notifier_may_pull_or_ack_the_feed() {
+    let app = spawn_app().await;
+    approved(&app).await;
+    let (mut client, _) = feed(&app).await;
+    let admin = app.admin(2).await;
+    let refused = [
+        (
+            app.token_for("service:appointment-service", Role::Service),
+            Code::PermissionDenied,
+        ),
+        (admin.token.clone(), Code::PermissionDenied),
+        (
+            // The notifier's identity, in a token whose audience is appointment-service only.
+            app.keys
+                .issuer
+                .issue(
+                    "service:notifier-service",
+                    Role::Service,
+                    None,
+                    &["appointment-service"],
+                    Duration::from_secs(60),
+                )
+                .unwrap()
+                .0,
+            Code::Unauthenticated,
+        ),
+    ];
+
+    for (token, code) in &refused {
+        let err = client.pull(pull(token, 10, 0)).await.unwrap_err();
+        assert_eq!(err.code(), *code, "{}", err.message());
+        let err = client
+            .ack(ack(token, vec![uuid::Uuid::new_v4().to_string()]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), *code, "{}", err.message());
+    }
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE leased_by IS NOT NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(leased, 0);
 }
