@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use clinic_common::{
-    auth::TokenVerifier,
+    auth::{ServiceToken, TokenVerifier},
     db,
     outbox::{CommitSignal, FeedSettings, feed::Producer},
 };
@@ -32,7 +32,7 @@ pub struct Settings {
     /// e.g. `http://127.0.0.1:50051`.
     pub registration_url: String,
     /// This service's own `service` token for calls to registration-service.
-    pub service_token: SecretString,
+    pub service_token: ServiceToken,
     pub registration_deadline: Duration,
     pub lock_timeout: Duration,
     pub drain_deadline: Duration,

@@ -4,11 +4,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
-    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, VerifierArgs, read_key_file},
+    auth::ServiceToken,
+    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, VerifierArgs},
     db,
     healthcheck::HealthcheckArgs,
 };
-use secrecy::SecretString;
 
 use crate::{
     application::Settings,
@@ -80,14 +80,14 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let token = read_key_file(&self.service_token_file)?.trim().to_owned();
+        let token = ServiceToken::from_file(&self.service_token_file)?;
         Ok(Settings {
             listen_addr: self.listen_addr,
             database_url: self.db.database_url.clone(),
             database_max_connections: self.db.database_max_connections,
             verifier: self.verifier.load()?,
             registration_url: self.registration_url.clone(),
-            service_token: SecretString::from(token),
+            service_token: token,
             registration_deadline: Duration::from_millis(self.registration_deadline_ms),
             lock_timeout: Duration::from_millis(self.lock_timeout_ms),
             drain_deadline: self.shutdown.drain_deadline(),

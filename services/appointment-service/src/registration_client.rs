@@ -14,12 +14,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clinic_common::auth::with_bearer;
+use clinic_common::auth::{ServiceToken, with_bearer};
 use clinic_common::client::BalancedChannel;
 use clinic_proto::pb::registration::v1::{
     self as pb, GetPatientRequest, registration_service_client::RegistrationServiceClient,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tonic::Code;
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ const MAX_REMEMBERED: usize = 100_000;
 #[derive(Clone)]
 pub struct RegistrationClient {
     client: RegistrationServiceClient<BalancedChannel>,
-    token: SecretString,
+    token: ServiceToken,
     deadline: Duration,
     /// Patient id → when registration-service last said it is active.
     active: Arc<Mutex<HashMap<Uuid, Instant>>>,
@@ -49,7 +49,7 @@ impl std::fmt::Debug for RegistrationClient {
 
 impl RegistrationClient {
     /// Connects lazily: appointment-service starts even while registration-service is down.
-    pub fn new(url: &str, token: SecretString, deadline: Duration) -> anyhow::Result<Self> {
+    pub fn new(url: &str, token: ServiceToken, deadline: Duration) -> anyhow::Result<Self> {
         let channel = clinic_common::client::internal_channel(url, deadline)?;
         Ok(Self {
             client: RegistrationServiceClient::new(channel),
@@ -92,7 +92,7 @@ impl RegistrationClient {
             GetPatientRequest {
                 patient_id: patient_id.to_string(),
             },
-            self.token.expose_secret(),
+            self.token.current().expose_secret(),
             Some(self.deadline),
         );
         match self.client.clone().get_patient(req).await {

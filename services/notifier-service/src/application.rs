@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use clinic_common::{
-    auth::{AuthLayer, TokenVerifier},
+    auth::{AuthLayer, ServiceToken, TokenVerifier},
     db,
     server::{self, ServeOptions},
 };
@@ -37,7 +37,7 @@ pub struct Settings {
     pub sources: Vec<Source>,
     /// registration-service, for patients' contact details.
     pub registration_url: String,
-    pub service_token: SecretString,
+    pub service_token: ServiceToken,
     pub mailer: Mailer,
     pub consumer: ConsumerSettings,
     pub sender: SenderSettings,

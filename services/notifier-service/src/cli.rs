@@ -4,7 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
-    config::{DatabaseArgs, ShutdownArgs, VerifierArgs, parse_secret, read_key_file},
+    auth::ServiceToken,
+    config::{DatabaseArgs, ShutdownArgs, VerifierArgs, parse_secret},
     db,
     healthcheck::HealthcheckArgs,
 };
@@ -150,7 +151,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let token = SecretString::from(read_key_file(&self.service_token_file)?.trim().to_owned());
+        let token = ServiceToken::from_file(&self.service_token_file)?;
         let mailer = match &self.smtp_host {
             Some(host) => Mailer::smtp(&SmtpSettings {
                 host: host.clone(),

@@ -31,7 +31,7 @@ pub fn settings(
     appointment: SocketAddr,
     smtp_port: u16,
 ) -> Settings {
-    let token: secrecy::SecretString = keys
+    let token: clinic_common::auth::ServiceToken = keys
         .token(
             "service:notifier-service",
             Role::Service,

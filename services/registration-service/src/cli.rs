@@ -108,6 +108,10 @@ pub struct ServeArgs {
     pub db: DatabaseArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// PEM file of more Ed25519 public keys whose tokens are accepted too: the previous signing
+    /// key's while the signing key rotates (the signing key's own is always accepted).
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
     #[command(flatten)]
@@ -124,19 +128,32 @@ pub struct ServeArgs {
 }
 
 impl KeyArgs {
-    fn load(&self) -> anyhow::Result<(TokenIssuer, TokenVerifier)> {
+    /// The issuer, and a verifier of its tokens and of those signed by the keys in `also` (a PEM file).
+    fn load_accepting(
+        &self,
+        also: Option<&std::path::Path>,
+    ) -> anyhow::Result<(TokenIssuer, TokenVerifier)> {
         let private = read_key_file(&self.jwt_private_key_file)?;
-        let public = public_pem_from_private(&private)?;
+        let mut public = public_pem_from_private(&private)?;
+        if let Some(path) = also {
+            public.push_str(&read_key_file(path)?);
+        }
         Ok((
             TokenIssuer::from_pem(&private)?,
             TokenVerifier::from_pem(&public)?,
         ))
     }
+
+    fn load(&self) -> anyhow::Result<(TokenIssuer, TokenVerifier)> {
+        self.load_accepting(None)
+    }
 }
 
 impl ServeArgs {
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let (issuer, verifier) = self.keys.load()?;
+        let (issuer, verifier) = self
+            .keys
+            .load_accepting(self.jwt_public_key_file.as_deref())?;
         Ok(Settings {
             listen_addr: self.listen_addr,
             database_url: self.db.database_url.clone(),

@@ -7,11 +7,13 @@ mod claims;
 mod keys;
 mod layer;
 mod policy;
+mod service_token;
 mod tokens;
 
 pub use bearer::with_bearer;
 pub use claims::{Claims, Identity, Role};
-pub use keys::{KeyPair, generate_key_pair, public_pem_from_private};
+pub use keys::{KeyPair, generate_key_pair, key_id, public_pem_from_private};
 pub use layer::{AuthLayer, AuthService, identity};
 pub use policy::{Access, Policy};
+pub use service_token::ServiceToken;
 pub use tokens::{TokenError, TokenIssuer, TokenVerifier};

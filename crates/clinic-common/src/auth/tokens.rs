@@ -1,10 +1,14 @@
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use std::collections::HashMap;
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Claims, Role};
+use super::{Claims, Role, key_id, public_pem_from_private};
 
 /// Every token this system issues names this issuer.
 pub const ISSUER: &str = "clinic-center";
@@ -26,6 +30,8 @@ fn install_crypto_provider() {
 #[derive(Clone)]
 pub struct TokenIssuer {
     key: EncodingKey,
+    /// The `kid` of every token it signs: its public key's thumbprint.
+    kid: String,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -39,7 +45,10 @@ impl TokenIssuer {
         install_crypto_provider();
         let key = EncodingKey::from_ed_pem(private_pem.as_bytes())
             .map_err(|e| TokenError::Key(e.to_string()))?;
-        Ok(Self { key })
+        let kid = public_pem_from_private(private_pem)
+            .and_then(|public| key_id(&public))
+            .map_err(|e| TokenError::Key(e.to_string()))?;
+        Ok(Self { key, kid })
     }
 
     /// Issues a token for `subject` valid for `ttl` from now.
@@ -68,15 +77,17 @@ impl TokenIssuer {
 
     /// Signs arbitrary claims (tests use it for expired tokens).
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
-        encode(&Header::new(Algorithm::EdDSA), claims, &self.key)
-            .map_err(|e| TokenError::Key(e.to_string()))
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        encode(&header, claims, &self.key).map_err(|e| TokenError::Key(e.to_string()))
     }
 }
 
-/// Verifies access tokens with the public key; every service holds one.
+/// Verifies access tokens with the public keys it was given, the one a token's `kid` names; every
+/// service holds one. While the signing key rotates it holds the old and the new key.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: DecodingKey,
+    keys: HashMap<String, DecodingKey>,
     validation: Validation,
 }
 
@@ -87,10 +98,19 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn from_pem(public_pem: &str) -> Result<Self, TokenError> {
+    /// From every `PUBLIC KEY` PEM block in `public_pems` (at least one).
+    pub fn from_pem(public_pems: &str) -> Result<Self, TokenError> {
         install_crypto_provider();
-        let key = DecodingKey::from_ed_pem(public_pem.as_bytes())
-            .map_err(|e| TokenError::Key(e.to_string()))?;
+        let mut keys = HashMap::new();
+        for pem in super::keys::public_pems(public_pems) {
+            let kid = key_id(&pem).map_err(|e| TokenError::Key(e.to_string()))?;
+            let key = DecodingKey::from_ed_pem(pem.as_bytes())
+                .map_err(|e| TokenError::Key(e.to_string()))?;
+            keys.insert(kid, key);
+        }
+        if keys.is_empty() {
+            return Err(TokenError::Key("no PUBLIC KEY PEM block".into()));
+        }
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
@@ -98,13 +118,22 @@ impl TokenVerifier {
         // here `aud` must only be present.
         validation.validate_aud = false;
         validation.leeway = 5;
-        Ok(Self { key, validation })
+        Ok(Self { keys, validation })
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        decode::<Claims>(token, &self.key, &self.validation)
+        let rejected = |e: &dyn std::fmt::Display| TokenError::Rejected(e.to_string());
+        let kid = decode_header(token)
+            .map_err(|e| rejected(&e))?
+            .kid
+            .ok_or_else(|| rejected(&"no key id"))?;
+        let key = self
+            .keys
+            .get(&kid)
+            .ok_or_else(|| rejected(&"signed by a key this service does not hold"))?;
+        decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenError::Rejected(e.to_string()))
+            .map_err(|e| rejected(&e))
     }
 }
 
@@ -154,5 +183,61 @@ mod tests {
         let verifier = TokenVerifier::from_pem(&pair.public_pem).unwrap();
         assert_eq!(format!("{issuer:?}"), "TokenIssuer([redacted])");
         assert_eq!(format!("{verifier:?}"), "TokenVerifier");
+    }
+
+    #[test]
+    fn a_verifier_holding_the_old_and_the_new_key_accepts_both_and_no_other() {
+        let (old, new, stranger) = (
+            generate_key_pair().unwrap(),
+            generate_key_pair().unwrap(),
+            generate_key_pair().unwrap(),
+        );
+        let both =
+            TokenVerifier::from_pem(&format!("{}{}", old.public_pem, new.public_pem)).unwrap();
+        let only_new = TokenVerifier::from_pem(&new.public_pem).unwrap();
+        let token = |pair: &crate::auth::KeyPair| {
+            TokenIssuer::from_pem(&pair.private_pem)
+                .unwrap()
+                .issue("p1", Role::Patient, None, &["x"], Duration::from_secs(60))
+                .unwrap()
+                .0
+        };
+
+        assert!(both.verify(&token(&old)).is_ok());
+        assert!(both.verify(&token(&new)).is_ok());
+        assert!(
+            only_new.verify(&token(&old)).is_err(),
+            "the old key retired"
+        );
+        assert!(both.verify(&token(&stranger)).is_err());
+        let header = decode_header(token(&new)).unwrap();
+        assert_eq!(header.kid, Some(key_id(&new.public_pem).unwrap()));
+        assert!(TokenVerifier::from_pem("no key").is_err());
+    }
+
+    #[test]
+    fn a_token_without_a_key_id_is_refused() {
+        let pair = generate_key_pair().unwrap();
+        let verifier = TokenVerifier::from_pem(&pair.public_pem).unwrap();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let unnamed = encode(
+            &Header::new(Algorithm::EdDSA),
+            &Claims {
+                iss: ISSUER.into(),
+                sub: "p1".into(),
+                aud: vec!["x".into()],
+                role: Role::Patient,
+                clinic_id: None,
+                iat: now,
+                exp: now + 60,
+                jti: Uuid::new_v4(),
+            },
+            &EncodingKey::from_ed_pem(pair.private_pem.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            verifier.verify(&unnamed),
+            Err(TokenError::Rejected(_))
+        ));
     }
 }

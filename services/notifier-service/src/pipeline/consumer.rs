@@ -8,11 +8,14 @@ mod record;
 
 use std::{future::Future, time::Duration};
 
-use clinic_common::{auth::with_bearer, client::BalancedChannel};
+use clinic_common::{
+    auth::{ServiceToken, with_bearer},
+    client::BalancedChannel,
+};
 use clinic_proto::pb::outbox::v1::{
     AckRequest, PullRequest, PullResponse, outbox_feed_client::OutboxFeedClient,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
@@ -30,7 +33,7 @@ pub struct Source {
 #[derive(Clone)]
 pub struct ConsumerSettings {
     pub consumer: String,
-    pub token: SecretString,
+    pub token: ServiceToken,
     pub batch: i32,
     /// Long-poll wait of each `Pull`.
     pub wait: Duration,
@@ -64,8 +67,8 @@ fn feed_client(
 }
 
 /// `msg` with the bearer token and `deadline`, which the producer is told (`grpc-timeout`).
-fn request<T>(msg: T, token: &SecretString, deadline: Duration) -> tonic::Request<T> {
-    let mut r = with_bearer(msg, token.expose_secret(), None);
+fn request<T>(msg: T, token: &ServiceToken, deadline: Duration) -> tonic::Request<T> {
+    let mut r = with_bearer(msg, token.current().expose_secret(), None);
     r.set_timeout(deadline);
     r
 }

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use clinic_common::auth::with_bearer;
+use clinic_common::auth::{ServiceToken, with_bearer};
 use clinic_common::client::BalancedChannel;
 use clinic_proto::pb::registration::v1::{
     GetPatientRequest, registration_service_client::RegistrationServiceClient,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tonic::Code;
 use uuid::Uuid;
 
@@ -25,12 +25,12 @@ pub enum ContactError {
 #[derive(Clone)]
 pub struct Contacts {
     client: RegistrationServiceClient<BalancedChannel>,
-    token: SecretString,
+    token: ServiceToken,
     deadline: Duration,
 }
 
 impl Contacts {
-    pub fn new(url: &str, token: SecretString, deadline: Duration) -> anyhow::Result<Self> {
+    pub fn new(url: &str, token: ServiceToken, deadline: Duration) -> anyhow::Result<Self> {
         let channel = clinic_common::client::internal_channel(url, deadline)?;
         Ok(Self {
             client: RegistrationServiceClient::new(channel),
@@ -45,7 +45,7 @@ impl Contacts {
             GetPatientRequest {
                 patient_id: patient_id.to_string(),
             },
-            self.token.expose_secret(),
+            self.token.current().expose_secret(),
             Some(self.deadline),
         );
         match self.client.clone().get_patient(req).await {

@@ -306,7 +306,7 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
 }
 
 #[tokio::test]
-async fn operator_rpcs_need_an_admin_or_service_token_and_refuse_bad_input() {
+async fn operator_rpcs_need_an_admin_token_and_refuse_bad_input() {
     let p = spawn_pipeline(Knobs::default()).await;
     let patient = p.token(
         &Uuid::new_v4().to_string(),
@@ -326,6 +326,24 @@ async fn operator_rpcs_need_an_admin_or_service_token_and_refuse_bad_input() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    // No service reads the ledger: no service token is even for this server.
+    let service = p.token(
+        "service:notifier-service",
+        clinic_common::auth::Role::Service,
+        None,
+    );
+    let err = operator
+        .list_deliveries(bearer(
+            &service,
+            pb::ListDeliveriesRequest {
+                status: None,
+                page_size: 10,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
 
     // Bad input is typed and changes nothing.
     let admin = p.admin(0).await.token;
