@@ -17,6 +17,7 @@ use crate::{
     db::{MIGRATOR, SCHEMA},
     error::DOMAIN,
     grpc::{MAX_MESSAGE_BYTES, RegistrationApi},
+    limits::{LimitSettings, Limits},
     policy::{SERVICE_NAME, policy},
     service::AppState,
 };
@@ -33,6 +34,7 @@ pub struct Settings {
     pub activation_token_ttl: Duration,
     pub drain_deadline: Duration,
     pub outbox: FeedSettings,
+    pub limits: LimitSettings,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -62,6 +64,7 @@ impl Application {
             access_token_ttl: settings.access_token_ttl,
             activation_token_ttl: settings.activation_token_ttl,
             signal: CommitSignal::new(),
+            limits: Limits::new(settings.limits),
         });
         Ok(Self {
             listener,

@@ -1,7 +1,7 @@
 //! The binary's subcommands: serve, migrate, and operator actions. Every knob is a flag with an env
 //! fallback, so `--help` lists them all.
 
-use std::{io::BufRead, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{io::BufRead, net::SocketAddr, num::NonZeroU32, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::{
     application::Settings,
     db::{MIGRATOR, SCHEMA},
+    limits::LimitSettings,
     service::operators::{self, NewAdmin},
 };
 
@@ -122,6 +123,12 @@ pub struct ServeArgs {
     /// Lifetime of the activation link sent on approval.
     #[arg(long, env = "ACTIVATION_TOKEN_TTL_HOURS", default_value_t = 72)]
     pub activation_token_ttl_hours: u64,
+    /// Public calls (SubmitRegistration, ActivateAccount, Login) per client address per minute.
+    #[arg(long, env = "RATE_LIMIT_PER_ADDRESS_PER_MINUTE", default_value_t = LimitSettings::default().per_address_per_minute)]
+    pub rate_limit_per_address_per_minute: NonZeroU32,
+    /// Login attempts per account (e-mail) per minute: the cap on guessing one password.
+    #[arg(long, env = "LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE", default_value_t = LimitSettings::default().logins_per_account_per_minute)]
+    pub login_attempts_per_account_per_minute: NonZeroU32,
     /// Apply migrations at start-up (development; production runs `migrate`).
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
     pub migrate_on_start: bool,
@@ -164,6 +171,10 @@ impl ServeArgs {
             activation_token_ttl: Duration::from_secs(self.activation_token_ttl_hours * 3600),
             drain_deadline: self.shutdown.drain_deadline(),
             outbox: self.outbox.settings(),
+            limits: LimitSettings {
+                per_address_per_minute: self.rate_limit_per_address_per_minute,
+                logins_per_account_per_minute: self.login_attempts_per_account_per_minute,
+            },
             migrate_on_start: self.migrate_on_start,
         })
     }

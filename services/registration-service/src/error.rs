@@ -50,8 +50,21 @@ pub enum RegistrationError {
     Auth(ApiError),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("rate limited")]
+    RateLimited { retry_after: std::time::Duration },
+    #[error("password hashing is saturated")]
+    Busy,
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for RegistrationError {
+    fn from(e: anyhow::Error) -> Self {
+        if e.is::<crate::hashing::Busy>() {
+            return Self::Busy;
+        }
+        Self::Internal(e)
+    }
 }
 
 impl RegistrationError {
@@ -150,6 +163,18 @@ impl RegistrationError {
             E::Forbidden(why) => ApiError::forbidden(*why),
             E::Auth(api) => api.clone(),
             E::Database(e) => error::from_db(e),
+            E::RateLimited { retry_after } => ApiError::new(
+                Code::ResourceExhausted,
+                "RATE_LIMITED",
+                "too many calls; try again after the retry delay",
+            )
+            .retry_after(*retry_after),
+            E::Busy => ApiError::new(
+                Code::ResourceExhausted,
+                "SERVER_BUSY",
+                "too many password checks in progress; try again shortly",
+            )
+            .retry_after(std::time::Duration::from_secs(1)),
             E::Internal(e) => error::internal_from(e.as_ref()),
         }
     }

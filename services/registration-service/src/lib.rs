@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 mod hashing;
+pub mod limits;
 pub mod policy;
 pub mod secrets;
 pub mod service;

@@ -1,13 +1,13 @@
 //! Settings for an in-process registration-service in integration tests (this and other crates).
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use clinic_common::{
     outbox::FeedSettings,
     testing::{Running, TestDb, TestKeys},
 };
 
-use crate::{Application, Settings};
+use crate::{Application, Settings, limits::LimitSettings};
 
 pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
     Settings {
@@ -20,6 +20,11 @@ pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
         activation_token_ttl: Duration::from_secs(72 * 3600),
         drain_deadline: Duration::from_secs(5),
         outbox: FeedSettings::default(),
+        // Suites make many calls from one address; the limits have their own tests.
+        limits: LimitSettings {
+            per_address_per_minute: NonZeroU32::new(1_000_000).expect("non-zero"),
+            logins_per_account_per_minute: NonZeroU32::new(1_000_000).expect("non-zero"),
+        },
         migrate_on_start: true,
     }
 }

@@ -48,6 +48,7 @@ impl RegistrationService for RegistrationApi {
         &self,
         request: Request<pb::SubmitRegistrationRequest>,
     ) -> Result<Response<pb::RegistrationRequest>, Status> {
+        self.state.limits.address(request.remote_addr())?;
         let new = convert::new_registration(request.into_inner())?;
         let record = service::submit::submit(&self.state, new).await?;
         Ok(Response::new(record_to_pb(record)))
@@ -121,6 +122,7 @@ impl RegistrationService for RegistrationApi {
         &self,
         request: Request<pb::ActivateAccountRequest>,
     ) -> Result<Response<pb::ActivateAccountResponse>, Status> {
+        self.state.limits.address(request.remote_addr())?;
         let token = request.into_inner().token;
         if token.is_empty() || token.len() > 256 {
             return Err(RegistrationError::invalid(
@@ -139,6 +141,7 @@ impl RegistrationService for RegistrationApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        self.state.limits.address(request.remote_addr())?;
         let req = request.into_inner();
         let mut v = Violations::default();
         if req.email.trim().is_empty() || req.email.len() > 254 {
@@ -156,6 +159,7 @@ impl RegistrationService for RegistrationApi {
         if !v.is_empty() {
             return Err(RegistrationError::Invalid(v.into_vec()).into());
         }
+        self.state.limits.login(&req.email)?;
         let (token, expires_at, role) =
             service::accounts::login(&self.state, req.email.trim(), req.password).await?;
         Ok(Response::new(pb::LoginResponse {

@@ -21,4 +21,6 @@ pub struct AppState {
     pub activation_token_ttl: Duration,
     /// Called after every commit that appended outbox events.
     pub signal: CommitSignal,
+    /// Rate limits on the public RPCs.
+    pub limits: crate::limits::Limits,
 }

@@ -29,6 +29,7 @@ pub struct TestApp {
 
 pub struct Admin {
     pub id: Uuid,
+    pub email: String,
     pub token: String,
 }
 
@@ -55,6 +56,23 @@ pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
 async fn spawn_on_with(db: Arc<TestDb>, keys: Arc<TestKeys>, feed: FeedSettings) -> TestApp {
     let mut settings = registration_service::testing::settings(&db, &keys);
     settings.outbox = feed;
+    spawn_settings(db, keys, settings).await
+}
+
+/// A server with these rate limits (the suites otherwise run without any).
+pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettings) -> TestApp {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let mut settings = registration_service::testing::settings(&db, &keys);
+    settings.limits = limits;
+    spawn_settings(db, keys, settings).await
+}
+
+async fn spawn_settings(
+    db: Arc<TestDb>,
+    keys: Arc<TestKeys>,
+    settings: registration_service::Settings,
+) -> TestApp {
     let server = registration_service::testing::start(settings).await;
     let pool = db.pool(SCHEMA).await;
     TestApp {
@@ -77,10 +95,11 @@ impl TestApp {
     }
 
     pub async fn admin(&self, n: usize) -> Admin {
+        let email = format!("admin{n}-{}@clinic.example.com", Uuid::new_v4().simple());
         let id = create_admin(
             &self.pool,
             NewAdmin {
-                email: format!("admin{n}-{}@clinic.example.com", Uuid::new_v4().simple()),
+                email: email.clone(),
                 password: "admin password 1".into(),
                 first_name: format!("Admin{n}"),
                 last_name: "Center".into(),
@@ -91,6 +110,7 @@ impl TestApp {
         .expect("create admin");
         Admin {
             id,
+            email,
             token: self.token_for(&id.to_string(), Role::ClinicCenterAdmin),
         }
     }

@@ -10,6 +10,7 @@ mod decisions;
 mod feed;
 mod healthcheck;
 mod helpers;
+mod limits;
 mod outbox_atomicity;
 mod purge;
 mod reflection;

@@ -1,0 +1,92 @@
+//! Abuse limits over gRPC: past the rate for one address, or for one account's logins, the answer is
+//! RESOURCE_EXHAUSTED `RATE_LIMITED` with a retry delay, and nothing is hashed or written.
+
+use std::{num::NonZeroU32, time::Duration};
+
+use clinic_common::testing::{error_info, retry_delay};
+use clinic_proto::pb::registration::v1 as pb;
+use registration_service::limits::LimitSettings;
+use tonic::Code;
+
+use crate::helpers::{form, spawn_with_limits};
+
+fn limits(per_address: u32, per_account: u32) -> LimitSettings {
+    LimitSettings {
+        per_address_per_minute: NonZeroU32::new(per_address).unwrap(),
+        logins_per_account_per_minute: NonZeroU32::new(per_account).unwrap(),
+    }
+}
+
+fn assert_rate_limited(err: &tonic::Status) {
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert_eq!(error_info(err).0, "RATE_LIMITED");
+    let delay = retry_delay(err).expect("RetryInfo");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(60),
+        "{delay:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_address_past_its_rate_is_told_to_retry_and_registers_nothing() {
+    let app = spawn_with_limits(limits(3, 1000)).await;
+    let mut client = app.client().await;
+    for _ in 0..3 {
+        client.submit_registration(form()).await.unwrap();
+    }
+
+    let err = client.submit_registration(form()).await.unwrap_err();
+
+    assert_rate_limited(&err);
+    assert_eq!(app.count("registration_requests").await, 3);
+    // Login and activation share the address's budget.
+    let err = client
+        .login(pb::LoginRequest {
+            email: "a@mail.example.com".into(),
+            password: "whatever password".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_rate_limited(&err);
+    let err = client
+        .activate_account(pb::ActivateAccountRequest {
+            token: "x".repeat(43),
+        })
+        .await
+        .unwrap_err();
+    assert_rate_limited(&err);
+}
+
+#[tokio::test]
+async fn guessing_one_accounts_password_is_capped_whatever_the_address() {
+    let app = spawn_with_limits(limits(1000, 3)).await;
+    let admin = app.admin(1).await;
+    let mut client = app.client().await;
+    let guess = |password: &str| pb::LoginRequest {
+        email: admin.email.to_uppercase(),
+        password: password.into(),
+    };
+    for i in 0..3 {
+        let err = client
+            .login(guess(&format!("guess {i}")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    let err = client.login(guess("guess 4")).await.unwrap_err();
+
+    assert_rate_limited(&err);
+    let other = client
+        .login(pb::LoginRequest {
+            email: "someone-else@mail.example.com".into(),
+            password: "guess".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        other.code(),
+        Code::Unauthenticated,
+        "another account is not limited"
+    );
+}
