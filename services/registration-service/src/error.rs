@@ -54,6 +54,8 @@ pub enum RegistrationError {
     RateLimited { retry_after: std::time::Duration },
     #[error("password hashing is saturated")]
     Busy,
+    #[error("login delayed after repeated failures")]
+    LoginDelayed { retry_after: std::time::Duration },
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -167,6 +169,12 @@ impl RegistrationError {
                 Code::ResourceExhausted,
                 "RATE_LIMITED",
                 "too many calls; try again after the retry delay",
+            )
+            .retry_after(*retry_after),
+            E::LoginDelayed { retry_after } => ApiError::new(
+                Code::ResourceExhausted,
+                "LOGIN_DELAYED",
+                "too many failed logins for this e-mail; try again after the retry delay",
             )
             .retry_after(*retry_after),
             E::Busy => ApiError::new(

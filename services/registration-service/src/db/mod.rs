@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod activation_tokens;
 pub mod approval;
+pub mod login_failures;
 pub mod requests;
 
 /// The schema this service owns.

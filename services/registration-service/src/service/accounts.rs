@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::{
-    db::{accounts, activation_tokens},
+    db::{accounts, activation_tokens, login_failures},
     domain::{AccountStatus, Patient},
     error::RegistrationError,
     secrets::{hash_token, verify_password},
@@ -39,13 +39,22 @@ pub async fn login(
 ) -> Result<(String, OffsetDateTime, Role), RegistrationError> {
     let creds = {
         let mut conn = state.pool.acquire().await?;
+        // After repeated failures, a growing delay: refused before any hashing.
+        if let Some(until) = login_failures::blocked_until(&mut conn, email).await? {
+            return Err(RegistrationError::LoginDelayed {
+                retry_after: wait_until(until),
+            });
+        }
         accounts::credentials(&mut conn, email).await?
     };
     let matched =
         verify_password(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
+    let mut conn = state.pool.acquire().await?;
     let Some(creds) = creds.filter(|_| matched) else {
+        login_failures::failed(&mut conn, email).await?;
         return Err(RegistrationError::InvalidCredentials);
     };
+    login_failures::succeeded(&mut conn, email).await?;
     if creds.status != AccountStatus::Active {
         return Err(RegistrationError::AccountNotActive);
     }
@@ -62,6 +71,14 @@ pub async fn login(
         .map_err(anyhow::Error::from)?;
     tracing::info!(account_id = %creds.id, role = %role, "login");
     Ok((token, expires_at, role))
+}
+
+/// How long from now until `until` (at least a tenth of a second, so a client always waits).
+fn wait_until(until: OffsetDateTime) -> std::time::Duration {
+    let left = until - OffsetDateTime::now_utc();
+    std::time::Duration::try_from(left)
+        .unwrap_or_default()
+        .max(std::time::Duration::from_millis(100))
 }
 
 /// A patient's contact record: for services, admins, or that patient.

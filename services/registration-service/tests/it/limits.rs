@@ -90,3 +90,50 @@ async fn guessing_one_accounts_password_is_capped_whatever_the_address() {
         "another account is not limited"
     );
 }
+
+/// After three failed logins in a row each attempt waits a doubling delay — on every replica, for a
+/// known and an unknown e-mail alike — and a success ends it.
+#[tokio::test]
+async fn failed_logins_grow_a_delay_that_every_replica_enforces_and_a_success_ends() {
+    let (a, b) = crate::helpers::spawn_replicas_with_feed(Default::default()).await;
+    let admin = a.admin(1).await;
+    let (mut ca, mut cb) = (a.client().await, b.client().await);
+    let attempt = |email: &str, password: &str| pb::LoginRequest {
+        email: email.into(),
+        password: password.into(),
+    };
+    for email in [admin.email.as_str(), "nobody@mail.example.com"] {
+        for i in 0..4 {
+            let err = ca
+                .login(attempt(email, &format!("wrong {i}")))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::Unauthenticated, "{email} attempt {i}");
+        }
+
+        // The fourth failure set a 1 s delay; the other replica knows it.
+        let err = cb.login(attempt(email, "wrong again")).await.unwrap_err();
+
+        assert_eq!(err.code(), Code::ResourceExhausted, "{email}: {err:?}");
+        assert_eq!(error_info(&err).0, "LOGIN_DELAYED");
+        let delay = retry_delay(&err).expect("RetryInfo");
+        assert!(delay <= Duration::from_secs(1), "{delay:?}");
+    }
+    let delay = retry_delay(
+        &ca.login(attempt(&admin.email, "admin password 1"))
+            .await
+            .unwrap_err(),
+    )
+    .expect("still delayed, even with the right password");
+    tokio::time::sleep(delay + Duration::from_millis(100)).await;
+    ca.login(attempt(&admin.email, "admin password 1"))
+        .await
+        .expect("the right password after the delay");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM login_failures WHERE email = lower($1)")
+            .bind(&admin.email)
+            .fetch_one(&a.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "a success ends the run");
+}
