@@ -1,4 +1,4 @@
-//! Compile-time checked templates (askama; HTML escaped, text not) for the four e-mails.
+//! Compile-time checked templates (askama; HTML escaped, text not) for the five e-mails.
 
 use askama::Template;
 use serde::Deserialize;
@@ -34,6 +34,9 @@ macro_rules! mail_template {
 
 mail_template!(ApprovedText = "approved.txt", ApprovedHtml = "approved.html", { first_name, last_name, link, expires });
 mail_template!(RejectedText = "rejected.txt", RejectedHtml = "rejected.html", { first_name, last_name, reason });
+mail_template!(AlreadyText = "already_registered.txt", AlreadyHtml = "already_registered.html", {
+    first_name, last_name, what, what_capitalised
+});
 mail_template!(ReservedText = "reserved.txt", ReservedHtml = "reserved.html", {
     first_name, last_name, exam_type, starts, time_zone, duration_minutes, doctor, room, clinic, clinic_address, price
 });
@@ -56,6 +59,16 @@ struct Rejected {
     first_name: String,
     last_name: String,
     reason: String,
+}
+
+/// `registration.already_registered`: someone submitted the holder's e-mail or insurance number.
+#[derive(Debug, Deserialize)]
+struct AlreadyRegistered {
+    email: String,
+    first_name: String,
+    last_name: String,
+    /// `email` or `insurance_number`.
+    matched: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +197,37 @@ pub fn render(
                 },
             })
         }
+        "registration.already_registered" => {
+            let p: AlreadyRegistered = serde_json::from_value(payload.clone())?;
+            let (what, what_capitalised) = match p.matched.as_str() {
+                "email" => ("your e-mail address", "This address"),
+                "insurance_number" => ("your insurance number", "This insurance number"),
+                other => anyhow::bail!("unknown match {other:?}"),
+            };
+            let (first_name, last_name) = (p.first_name.as_str(), p.last_name.as_str());
+            Ok(Email {
+                subject: "Someone tried to register with your details".into(),
+                text: AlreadyText {
+                    first_name,
+                    last_name,
+                    what,
+                    what_capitalised,
+                }
+                .render()?,
+                html: AlreadyHtml {
+                    first_name,
+                    last_name,
+                    what,
+                    what_capitalised,
+                }
+                .render()?,
+                to: Contact {
+                    email: p.email.clone(),
+                    first_name: p.first_name.clone(),
+                    last_name: p.last_name.clone(),
+                },
+            })
+        }
         "appointment.reserved" | "appointment.cancelled" => {
             let p: AppointmentEvent = serde_json::from_value(payload.clone())?;
             let to = contact
@@ -285,6 +329,41 @@ mod tests {
             mail.html
         );
         assert_eq!(mail.to.email, "a@b.org");
+    }
+
+    #[test]
+    fn the_holder_of_known_details_is_told_which_without_the_new_applicants_data() {
+        let payload = json!({"email": "holder@b.org", "first_name": "Ana", "last_name": "A",
+                             "matched": "insurance_number"});
+        let mail = render(
+            "registration.already_registered",
+            &payload,
+            None,
+            "https://x",
+        )
+        .unwrap();
+        assert_eq!(mail.to.email, "holder@b.org");
+        assert_eq!(mail.subject, "Someone tried to register with your details");
+        assert!(
+            mail.text.contains("using your insurance number."),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.html
+                .contains("This insurance number is already registered")
+        );
+        let unknown =
+            json!({"email": "h@b.org", "first_name": "A", "last_name": "B", "matched": "phone"});
+        assert!(
+            render(
+                "registration.already_registered",
+                &unknown,
+                None,
+                "https://x"
+            )
+            .is_err()
+        );
     }
 
     #[test]

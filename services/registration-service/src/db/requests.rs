@@ -139,3 +139,38 @@ pub async fn list(
     .fetch_all(conn)
     .await
 }
+
+/// Whoever already holds an e-mail or insurance number: an account, or a pending request.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Holder {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `email` or `insurance_number`: what the new registration had in common with it.
+    pub matched: String,
+}
+
+/// The holder of `email` or else of `insurance_number`, accounts before pending requests.
+#[tracing::instrument(skip_all, err)]
+pub async fn holder_of(
+    conn: &mut PgConnection,
+    email: &str,
+    insurance_number: &str,
+) -> Result<Option<Holder>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT email, first_name, last_name, matched FROM ( \
+             SELECT email, first_name, last_name, 'email' AS matched, 1 AS rank \
+               FROM accounts WHERE lower(email) = lower($1) \
+             UNION ALL SELECT email, first_name, last_name, 'email', 2 \
+               FROM registration_requests WHERE lower(email) = lower($1) AND status = 'PENDING' \
+             UNION ALL SELECT email, first_name, last_name, 'insurance_number', 3 \
+               FROM accounts WHERE insurance_number = $2 \
+             UNION ALL SELECT email, first_name, last_name, 'insurance_number', 4 \
+               FROM registration_requests WHERE insurance_number = $2 AND status = 'PENDING' \
+         ) h ORDER BY rank LIMIT 1",
+    )
+    .bind(email)
+    .bind(insurance_number)
+    .fetch_optional(conn)
+    .await
+}

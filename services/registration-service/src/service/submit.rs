@@ -1,10 +1,13 @@
-use clinic_common::error::violated_constraint;
+use clinic_common::{
+    error::violated_constraint,
+    outbox::{NewEvent, append},
+};
 use uuid::Uuid;
 
 use super::AppState;
 use crate::{
     db::{accounts, requests},
-    domain::{NewRegistration, RegistrationRecord},
+    domain::{NewRegistration, RegistrationRecord, RequestStatus},
     error::RegistrationError,
     secrets::hash_password,
 };
@@ -30,9 +33,9 @@ pub async fn submit(
         Ok(record) => record,
         Err(e) => {
             return match violated_constraint(&e) {
-                Some(requests::PENDING_EMAIL_KEY) => Err(RegistrationError::EmailTaken),
-                Some(requests::PENDING_INSURANCE_KEY) => {
-                    Err(RegistrationError::InsuranceNumberTaken)
+                Some(requests::PENDING_EMAIL_KEY | requests::PENDING_INSURANCE_KEY) => {
+                    drop(tx);
+                    already_registered(state, &new).await
                 }
                 Some(requests::CLIENT_REQUEST_ID_KEY) => {
                     // A concurrent retry with the same key won; answer with its result.
@@ -52,17 +55,17 @@ pub async fn submit(
     // for it on the unique index and this statement's fresh snapshot sees the new account.
     let (email_taken, insurance_taken) =
         accounts::taken(&mut tx, new.email.as_str(), new.insurance_number.as_str()).await?;
-    if email_taken {
-        return Err(RegistrationError::EmailTaken);
-    }
-    if insurance_taken {
-        return Err(RegistrationError::InsuranceNumberTaken);
+    if email_taken || insurance_taken {
+        drop(tx);
+        return already_registered(state, &new).await;
     }
     tx.commit().await?;
     tracing::info!(request_id = %record.id, "registration submitted");
     Ok(record)
 }
 
+/// A retry with the same `request_id` gets the first answer's id, status and version only: whoever
+/// replays a key learns nothing else of the stored request.
 fn replay(
     existing: RegistrationRecord,
     new: &NewRegistration,
@@ -70,8 +73,77 @@ fn replay(
     if existing.email == new.email.as_str()
         && existing.insurance_number == new.insurance_number.as_str()
     {
-        Ok(existing)
+        Ok(RegistrationRecord {
+            id: existing.id,
+            email: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            address: String::new(),
+            city: String::new(),
+            country: String::new(),
+            phone: String::new(),
+            insurance_number: String::new(),
+            status: existing.status,
+            version: existing.version,
+            decided_by: None,
+            decided_at: None,
+            rejection_reason: None,
+            created_at: existing.created_at,
+        })
     } else {
         Err(RegistrationError::RequestIdReused)
     }
+}
+
+/// The e-mail or insurance number is already registered or awaiting a decision. The caller — anyone,
+/// unauthenticated — is answered exactly as if the request were accepted, so it cannot learn whether
+/// an address or an insurance number (health data: that person is a patient) is known; the holder is
+/// told by e-mail instead (`registration.already_registered`). Nothing else is stored.
+async fn already_registered(
+    state: &AppState,
+    new: &NewRegistration,
+) -> Result<RegistrationRecord, RegistrationError> {
+    let mut tx = state.pool.begin().await?;
+    let holder =
+        requests::holder_of(&mut tx, new.email.as_str(), new.insurance_number.as_str()).await?;
+    if let Some(h) = holder {
+        append(
+            &mut tx,
+            NewEvent {
+                aggregate_type: "registration_attempt",
+                aggregate_id: Uuid::now_v7().to_string(),
+                event_type: "registration.already_registered",
+                payload: serde_json::json!({
+                    "email": h.email,
+                    "first_name": h.first_name,
+                    "last_name": h.last_name,
+                    "matched": h.matched,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        state.signal.committed();
+        tracing::info!(
+            matched = h.matched,
+            "registration of known details answered as accepted; holder told"
+        );
+    }
+    Ok(RegistrationRecord {
+        id: Uuid::now_v7(),
+        email: new.email.as_str().to_owned(),
+        first_name: new.first_name.clone(),
+        last_name: new.last_name.clone(),
+        address: new.address.clone(),
+        city: new.city.clone(),
+        country: new.country.clone(),
+        phone: new.phone.as_str().to_owned(),
+        insurance_number: new.insurance_number.as_str().to_owned(),
+        status: RequestStatus::Pending,
+        version: 1,
+        decided_by: None,
+        decided_at: None,
+        rejection_reason: None,
+        created_at: time::OffsetDateTime::now_utc(),
+    })
 }

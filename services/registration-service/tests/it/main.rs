@@ -7,6 +7,7 @@ mod cli;
 mod database_loss;
 mod decision_race;
 mod decisions;
+mod enumeration;
 mod feed;
 mod healthcheck;
 mod helpers;
