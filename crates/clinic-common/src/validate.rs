@@ -4,7 +4,39 @@ use uuid::Uuid;
 
 use crate::error::FieldViolation;
 
-/// Trimmed, non-empty, at most `max` characters, no control characters.
+/// Unicode format characters (category Cf: bidi overrides and isolates, zero-width characters, the
+/// BOM, tags …) and the line and paragraph separators (Zl, Zp): invisible, or reordering or breaking
+/// what is displayed after them — a name with U+202E reads backwards in an e-mail subject.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{2028}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a Unicode format character or a line or paragraph separator (see [`INVISIBLE`]).
+pub fn is_invisible(c: char) -> bool {
+    INVISIBLE.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c))
+}
+
+/// Trimmed, non-empty, at most `max` characters, no control, format or separator characters.
 pub fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, FieldViolation> {
     let value = raw.trim();
     if value.is_empty() {
@@ -20,6 +52,12 @@ pub fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, FieldV
         return Err(FieldViolation::new(
             field,
             "must not contain control characters",
+        ));
+    }
+    if value.chars().any(is_invisible) {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain invisible formatting or line separator characters",
         ));
     }
     Ok(value.to_owned())
@@ -51,6 +89,22 @@ mod tests {
         // Multibyte characters count as one.
         assert!(bounded_text("city", &"é".repeat(100), 100).is_ok());
         assert!(bounded_text("city", &"é".repeat(101), 100).is_err());
+        // Bidi override, zero-width space and joiner, BOM, line separator, tag characters.
+        for sneaky in [
+            "Ana\u{202E}cilA",
+            "A\u{200B}na",
+            "A\u{200D}na",
+            "\u{FEFF}Ana",
+            "Ana\u{2028}Subject: x",
+            "Ana\u{E0041}",
+        ] {
+            let err = bounded_text("first_name", sneaky, 100).unwrap_err();
+            assert_eq!(err.field, "first_name", "{sneaky:?}");
+        }
+        // Letters and marks of every script stay welcome.
+        for fine in ["Đorđe", "Јован", "محمد", "東京", "Zoë-Ann O'Neil"] {
+            assert_eq!(bounded_text("first_name", fine, 100).unwrap(), fine);
+        }
     }
 
     #[test]
@@ -88,6 +142,7 @@ mod props {
                 Ok(value) => {
                     prop_assert!(!value.is_empty() && value.chars().count() <= max);
                     prop_assert!(!value.chars().any(char::is_control));
+                    prop_assert!(!value.chars().any(is_invisible));
                     prop_assert_eq!(value.trim(), value.as_str());
                     prop_assert_eq!(bounded_text("f", &value, max), Ok(value.clone()));
                 }

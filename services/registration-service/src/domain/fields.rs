@@ -138,11 +138,12 @@ impl RejectionReason {
                 "must be at most 1000 characters",
             ));
         }
-        // Line breaks are fine in a reason; other control characters are not.
-        if value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-        {
+        // Line breaks are fine in a reason; other control characters, and invisible formatting or
+        // separator characters (it is shown in an e-mail), are not.
+        if value.chars().any(|c| {
+            (c.is_control() && c != '\n' && c != '\r' && c != '\t')
+                || clinic_common::validate::is_invisible(c)
+        }) {
             return Err(FieldViolation::new(
                 "reason",
                 "must not contain control characters",

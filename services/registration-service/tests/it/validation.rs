@@ -179,3 +179,21 @@ async fn huge_messages_are_refused_before_they_reach_the_service() {
     );
     assert_eq!(app.count("registration_requests").await, 0);
 }
+
+/// Names land in e-mail subjects and greetings: a bidi override, a zero-width character or a line
+/// separator in one is refused, field by field, and nothing is stored.
+#[tokio::test]
+async fn invisible_formatting_in_a_name_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    let f = pb::SubmitRegistrationRequest {
+        first_name: "Ana\u{202E}cilA".into(),
+        last_name: "An\u{200B}ić".into(),
+        city: "Novi Sad\u{2028}Bcc: x@y.z".into(),
+        ..form()
+    };
+
+    let err = app.client().await.submit_registration(f).await.unwrap_err();
+
+    assert_invalid(&err, &["first_name", "last_name", "city"]);
+    assert_eq!(app.count("registration_requests").await, 0);
+}
