@@ -55,6 +55,26 @@ pub fn read_key_file(path: &std::path::Path) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))
 }
 
+/// [`read_key_file`] for a private key: refused when other users may read or write it (a group may
+/// read it, as a Kubernetes Secret mounted with `defaultMode: 0440` is).
+pub fn read_private_key_file(path: &std::path::Path) -> anyhow::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("cannot read key file {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o027 == 0,
+            "private key file {} is open to other users (mode {:o}): chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    read_key_file(path)
+}
+
 /// The outbox feed a producing service serves.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutboxArgs {
@@ -77,6 +97,32 @@ impl OutboxArgs {
             retention: Duration::from_secs(self.outbox_retention_hours * 3600),
             max_deliveries: self.outbox_max_deliveries,
             ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_key_open_to_other_users_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt_private.pem");
+        std::fs::write(&path, "key").unwrap();
+        for (mode, ok) in [
+            (0o600, true),
+            (0o400, true),
+            (0o640, true),
+            (0o440, true),
+            (0o644, false),
+            (0o660, false),
+            (0o606, false),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(read_private_key_file(&path).is_ok(), ok, "mode {mode:o}");
         }
     }
 }

@@ -6,7 +6,7 @@ use std::{io::BufRead, net::SocketAddr, num::NonZeroU32, path::PathBuf, time::Du
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     auth::{TokenIssuer, TokenVerifier, generate_key_pair, public_pem_from_private},
-    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, read_key_file},
+    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, read_key_file, read_private_key_file},
     db,
     healthcheck::HealthcheckArgs,
 };
@@ -140,7 +140,7 @@ impl KeyArgs {
         &self,
         also: Option<&std::path::Path>,
     ) -> anyhow::Result<(TokenIssuer, TokenVerifier)> {
-        let private = read_key_file(&self.jwt_private_key_file)?;
+        let private = read_private_key_file(&self.jwt_private_key_file)?;
         let mut public = public_pem_from_private(&private)?;
         if let Some(path) = also {
             public.push_str(&read_key_file(path)?);

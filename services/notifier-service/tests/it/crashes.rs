@@ -29,6 +29,15 @@ fn scratch(p: &Pipeline) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("public.pem"), &p.keys.pair.public_pem).unwrap();
     std::fs::write(dir.join("private.pem"), &p.keys.pair.private_pem).unwrap();
+    {
+        // registration-service refuses a private key other users may read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("private.pem"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
     std::fs::write(dir.join("token"), service_token(&p.keys)).unwrap();
     dir
 }
