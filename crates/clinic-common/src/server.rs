@@ -17,6 +17,13 @@ const INFRASTRUCTURE_SERVICES: &[&str] = &[
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
+/// Largest request health and reflection accept (theirs are a service name or a file name).
+pub const INFRASTRUCTURE_MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// Longest any call may run: above the outbox feed's longest long-poll (30 s), far below "for ever".
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Calls one connection may have in flight; more wait for a free slot.
+pub const CONCURRENCY_PER_CONNECTION: usize = 256;
+
 pub struct ServeOptions {
     /// Fully qualified names of the gRPC services this server hosts, reported by health.
     pub services: Vec<&'static str>,
@@ -53,9 +60,17 @@ pub async fn serve(
             )
     };
     let routes = routes
-        .add_service(health)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?);
+        .add_service(health.max_decoding_message_size(INFRASTRUCTURE_MAX_MESSAGE_BYTES))
+        .add_service(
+            reflection()
+                .build_v1()?
+                .max_decoding_message_size(INFRASTRUCTURE_MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            reflection()
+                .build_v1alpha()?
+                .max_decoding_message_size(INFRASTRUCTURE_MAX_MESSAGE_BYTES),
+        );
 
     let stop = {
         let shutdown = shutdown.clone();
@@ -80,6 +95,8 @@ pub async fn serve(
         // its leases until they expire; with keep-alive the connection is dropped and the call ends.
         .http2_keepalive_interval(Some(crate::client::KEEP_ALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(crate::client::KEEP_ALIVE_TIMEOUT))
+        .timeout(REQUEST_TIMEOUT)
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .layer(tower::ServiceBuilder::new().layer(RpcSpanLayer).layer(auth))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop);

@@ -28,6 +28,9 @@ use crate::{
     policy::{SERVICE_NAME, policy},
 };
 
+/// Largest request the notifier's own API accepts (an id, a page token, a status filter).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
 #[derive(Clone)]
 pub struct Settings {
     pub listen_addr: SocketAddr,
@@ -137,7 +140,8 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "notifier-service listening");
         let api = NotifierServiceServer::new(NotifierApi {
             pool: self.pool.clone(),
-        });
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let auth = AuthLayer::new(s.verifier, policy(), DOMAIN);
         let serving = async {
             let served = server::serve(

@@ -47,6 +47,10 @@ impl Default for FeedSettings {
     }
 }
 
+/// Largest `Pull` or `Ack` request the feed accepts: an `Ack` of the most events one pull leases
+/// (`MAX_EVENTS` ids of 36 characters) fits with room to spare.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// Full name of the feed's gRPC service, as health and reflection report it.
 pub const SERVICE_NAME: &str = "clinic.outbox.v1.OutboxFeed";
 
@@ -103,7 +107,8 @@ impl Producer {
             &tasks,
             shutdown.child_token(),
         );
-        let routes = api.add_service(OutboxFeedServer::new(feed));
+        let routes = api
+            .add_service(OutboxFeedServer::new(feed).max_decoding_message_size(MAX_MESSAGE_BYTES));
         let auth = AuthLayer::new(self.verifier, self.policy.merge(policy()), self.domain);
         let options = ServeOptions {
             services: vec![self.service_name, SERVICE_NAME],

@@ -15,12 +15,16 @@ use tonic::{Code, transport::Channel};
 
 use crate::helpers::{TestApp, approve, form, spawn_app, spawn_replicas_with_feed};
 
-async fn feed(app: &TestApp) -> (OutboxFeedClient<Channel>, String) {
-    let channel = Channel::from_shared(format!("http://{}", app.addr))
+async fn feed_channel(app: &TestApp) -> Channel {
+    Channel::from_shared(format!("http://{}", app.addr))
         .unwrap()
         .connect()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn feed(app: &TestApp) -> (OutboxFeedClient<Channel>, String) {
+    let channel = feed_channel(app).await;
     (
         OutboxFeedClient::new(channel),
         app.token_for("service:notifier-service", Role::Service),
@@ -483,4 +487,38 @@ async fn only_the_notifier_may_pull_or_ack_the_feed() {
         .await
         .unwrap();
     assert_eq!(leased, 0);
+}
+
+/// The feed and health take small requests only: a megabyte is refused by the server before any
+/// handler (or the auth layer's work) sees it, and nothing is acked.
+#[tokio::test]
+async fn huge_feed_and_health_requests_are_refused() {
+    let app = spawn_app().await;
+    approved(&app).await;
+    let (mut client, token) = feed(&app).await;
+    let huge_ack = ack(&token, vec!["0".repeat(1024); 1024]);
+
+    let err = client.ack(huge_ack).await.unwrap_err();
+
+    assert!(
+        matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{err:?}"
+    );
+    let mut health = tonic_health::pb::health_client::HealthClient::new(feed_channel(&app).await);
+    let err = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "x".repeat(1024 * 1024),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{err:?}"
+    );
+    let delivered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(delivered, 0);
 }
