@@ -58,6 +58,8 @@ psql -q "$admin_url" -c "CREATE DATABASE $db"
 export DATABASE_URL="$url"
 "$bin/registration-service" gen-keypair --out-dir "$work/keys" >/dev/null
 export JWT_PRIVATE_KEY_FILE="$work/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$work/keys/jwt_public.pem"
+"$bin/notifier-service" gen-seal-keypair --out-dir "$work/keys" >/dev/null
+export ACTIVATION_SEAL_KEY_FILE="$work/keys/seal_public.key" ACTIVATION_OPEN_KEY_FILE="$work/keys/seal_open.key"
 for s in registration-service appointment-service notifier-service; do "$bin/$s" migrate 2>/dev/null; done
 printf '%s\n' "$password" | "$bin/registration-service" create-admin \
   --email bench-admin@bench.local --first-name Bench --last-name Admin >/dev/null

@@ -19,7 +19,7 @@ import yaml
 SERVICES = ("registration-service", "appointment-service", "notifier-service")
 # Read by clinic_common::telemetry, not by clap.
 TELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "LOG_FORMAT", "RUST_LOG"}
-ONE_SHOT = re.compile(r"(^keys$|-migrate$)")
+ONE_SHOT = re.compile(r"(keys$|-migrate$)")
 
 bin_dir, root = Path(sys.argv[1]), Path(sys.argv[2])
 errors = []

@@ -56,6 +56,8 @@ echo "database: ${DATABASE_URL%%\?*}" | sed -E 's#//[^@]*@#//***@#'
 step "keys and migrations"
 [ -f "$state/keys/jwt_private.pem" ] || "$bin/registration-service" gen-keypair --out-dir "$state/keys"
 export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
+# Activation tokens are sealed for the notifier: registration-service gets the public half only.
+[ -f "$state/keys/seal_open.key" ] || "$bin/notifier-service" gen-seal-keypair --out-dir "$state/keys" >/dev/null
 "$bin/registration-service" migrate
 "$bin/appointment-service" migrate
 "$bin/notifier-service" migrate
@@ -68,7 +70,7 @@ step "starting registration-service on $reg_addr"
 # Every demo caller is this machine: the per-address limit is raised so `race appointment` (registering,
 # activating and signing in 64 patients) fits; the per-account login limit stays as in production.
 LISTEN_ADDR=$reg_addr RATE_LIMIT_PER_ADDRESS_PER_MINUTE=${RATE_LIMIT_PER_ADDRESS_PER_MINUTE:-6000} \
-  "$bin/registration-service" serve >"$state/registration-service.log" 2>&1 &
+  ACTIVATION_SEAL_KEY_FILE="$state/keys/seal_public.key" "$bin/registration-service" serve >"$state/registration-service.log" 2>&1 &
 pids+=($!)
 wait_port "$reg_addr"
 
@@ -84,6 +86,7 @@ step "starting notifier-service on $notifier_addr (e-mail as .eml files in $stat
 "$bin/registration-service" mint-service-token --name notifier-service --ttl-hours 720 >"$state/notifier-service.token"
 LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
   SERVICE_TOKEN_FILE="$state/notifier-service.token" EML_DIR="$state/mail" \
+  ACTIVATION_OPEN_KEY_FILE="$state/keys/seal_open.key" \
   ACTIVATION_BASE_URL="${ACTIVATION_BASE_URL:-http://localhost:8080/activate}" \
   "$bin/notifier-service" serve >"$state/notifier-service.log" 2>&1 &
 pids+=($!)

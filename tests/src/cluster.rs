@@ -140,6 +140,13 @@ impl Cluster {
             None,
         )
         .await?;
+        run_command(
+            &cluster.bin(Kind::Notifier),
+            &["gen-seal-keypair", "--out-dir", &keys_s],
+            &base_env,
+            None,
+        )
+        .await?;
         for k in [Kind::Registration, Kind::Appointment, Kind::Notifier] {
             run_command(&cluster.bin(k), &["migrate"], &base_env, None).await?;
         }
@@ -166,7 +173,11 @@ impl Cluster {
             .proxy_all("appointment-service", &appt_addrs)
             .await?;
         for (i, addr) in reg_addrs.iter().enumerate() {
-            let p = cluster.process(Kind::Registration, i, *addr, Vec::new());
+            let extra = env(&[(
+                "ACTIVATION_SEAL_KEY_FILE",
+                &format!("{keys_s}/seal_public.key"),
+            )]);
+            let p = cluster.process(Kind::Registration, i, *addr, extra);
             cluster.registration.push(p);
         }
         for (i, addr) in appt_addrs.iter().enumerate() {
@@ -192,6 +203,10 @@ impl Cluster {
                 ("SMTP_PORT", &smtp_port),
                 ("MESSAGE_ID_DOMAIN", MESSAGE_ID_DOMAIN),
                 ("ACTIVATION_BASE_URL", ACTIVATION_BASE_URL),
+                (
+                    "ACTIVATION_OPEN_KEY_FILE",
+                    &format!("{keys_s}/seal_open.key"),
+                ),
                 // Outages in the run are short; nothing may go DEAD because of them.
                 ("MAX_ATTEMPTS", "100000"),
                 ("BACKOFF_BASE_MS", "200"),

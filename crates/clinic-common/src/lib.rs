@@ -11,6 +11,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod outbox;
 pub mod pagination;
+pub mod seal;
 pub mod server;
 pub mod telemetry;
 pub mod time_pb;

@@ -38,6 +38,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the consumers, the sender and the operator gRPC server.
     Serve(Box<ServeArgs>),
+    /// Write a new activation-token key pair into `out_dir`: `seal_open.key` (this service's, 0600)
+    /// and `seal_public.key` (registration-service's ACTIVATION_SEAL_KEY_FILE).
+    GenSealKeypair {
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// Apply database migrations to the `notifier` schema and exit.
     Migrate {
         #[command(flatten)]
@@ -112,6 +118,10 @@ pub struct ServeArgs {
         default_value = "http://localhost:8080/activate"
     )]
     pub activation_base_url: String,
+    /// This service's activation-token opening key (`gen-seal-keypair`): registration-service seals
+    /// every token with its public half, and only this key opens them.
+    #[arg(long, env = "ACTIVATION_OPEN_KEY_FILE")]
+    pub activation_open_key_file: PathBuf,
     /// Attempts before a delivery is DEAD.
     #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 8)]
     pub max_attempts: i32,
@@ -195,6 +205,9 @@ impl ServeArgs {
             sender: SenderSettings {
                 from,
                 activation_base_url: self.activation_base_url.clone(),
+                activation_open: clinic_common::seal::OpeningKey::from_file(
+                    &self.activation_open_key_file,
+                )?,
                 max_attempts: self.max_attempts,
                 backoff_base: Duration::from_millis(self.backoff_base_ms),
                 backoff_max: Duration::from_millis(self.backoff_max_ms),
@@ -217,5 +230,24 @@ pub async fn migrate(db_args: &DatabaseArgs) -> anyhow::Result<()> {
     let pool = db::pool(&db_args.database_url, SCHEMA, 1)?;
     db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
     eprintln!("notifier schema migrated");
+    Ok(())
+}
+
+/// `gen-seal-keypair`: the opening key readable by its owner only.
+pub fn gen_seal_keypair(out_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(out_dir)?;
+    let (open, public) = clinic_common::seal::generate_pair();
+    let open_path = out_dir.join("seal_open.key");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&open_path)
+        .and_then(|mut f| f.write_all(format!("{open}\n").as_bytes()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", open_path.display()))?;
+    std::fs::write(out_dir.join("seal_public.key"), format!("{public}\n"))?;
+    println!("wrote {} and seal_public.key", open_path.display());
     Ok(())
 }

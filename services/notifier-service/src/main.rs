@@ -2,7 +2,7 @@ use clap::Parser;
 use clinic_common::{server::cancel_on_signal, telemetry};
 use notifier_service::{
     Application,
-    cli::{Cli, Command, migrate},
+    cli::{Cli, Command, gen_seal_keypair, migrate},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown).await
         }
         Command::Migrate { db } => migrate(db).await,
+        Command::GenSealKeypair { out_dir } => gen_seal_keypair(out_dir),
         Command::Healthcheck { .. } => unreachable!("handled before telemetry"),
     }
 }

@@ -80,6 +80,7 @@ pub fn settings(
                 .parse::<Mailbox>()
                 .expect("sender mailbox"),
             activation_base_url: ACTIVATION_URL.into(),
+            activation_open: keys.seal.clone(),
             max_attempts: 8,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(2),

@@ -35,6 +35,8 @@ pub struct Settings {
     pub drain_deadline: Duration,
     pub outbox: FeedSettings,
     pub limits: LimitSettings,
+    /// The notifier's sealing key: activation tokens leave this service sealed with it.
+    pub activation_seal: clinic_common::seal::SealingKey,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -65,6 +67,7 @@ impl Application {
             activation_token_ttl: settings.activation_token_ttl,
             signal: CommitSignal::new(),
             limits: Limits::new(settings.limits),
+            activation_seal: settings.activation_seal,
         });
         Ok(Self {
             listener,

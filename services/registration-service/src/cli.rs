@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// Login attempts per account (e-mail) per minute: the cap on guessing one password.
     #[arg(long, env = "LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE", default_value_t = LimitSettings::default().logins_per_account_per_minute)]
     pub login_attempts_per_account_per_minute: NonZeroU32,
+    /// The notifier's activation-token sealing key (`notifier-service gen-seal-keypair`): tokens are
+    /// sealed with it before they reach the outbox, so only the notifier can read them.
+    #[arg(long, env = "ACTIVATION_SEAL_KEY_FILE")]
+    pub activation_seal_key_file: PathBuf,
     /// Apply migrations at start-up (development; production runs `migrate`).
     #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
     pub migrate_on_start: bool,
@@ -175,6 +179,9 @@ impl ServeArgs {
                 per_address_per_minute: self.rate_limit_per_address_per_minute,
                 logins_per_account_per_minute: self.login_attempts_per_account_per_minute,
             },
+            activation_seal: clinic_common::seal::SealingKey::from_file(
+                &self.activation_seal_key_file,
+            )?,
             migrate_on_start: self.migrate_on_start,
         })
     }

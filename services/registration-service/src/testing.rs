@@ -25,6 +25,7 @@ pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
             per_address_per_minute: NonZeroU32::new(1_000_000).expect("non-zero"),
             logins_per_account_per_minute: NonZeroU32::new(1_000_000).expect("non-zero"),
         },
+        activation_seal: keys.seal.sealing_key(),
         migrate_on_start: true,
     }
 }

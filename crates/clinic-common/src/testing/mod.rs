@@ -33,6 +33,8 @@ pub struct TestKeys {
     pub pair: KeyPair,
     pub issuer: TokenIssuer,
     pub verifier: TokenVerifier,
+    /// The notifier's activation-token opening key (registration-service seals with its public half).
+    pub seal: crate::seal::OpeningKey,
 }
 
 impl TestKeys {
@@ -63,10 +65,13 @@ impl TestKeys {
         let pair = generate_key_pair().expect("key pair");
         let issuer = TokenIssuer::from_pem(&pair.private_pem).expect("issuer");
         let verifier = TokenVerifier::from_pem(&pair.public_pem).expect("verifier");
+        let seal = crate::seal::OpeningKey::from_text(&crate::seal::generate_pair().0)
+            .expect("opening key");
         Self {
             pair,
             issuer,
             verifier,
+            seal,
         }
     }
 }

@@ -307,13 +307,18 @@ impl Cluster {
             .await
             .unwrap()
             .into_inner();
-        let token: String = sqlx::query_scalar(
-            "SELECT payload->>'activation_token' FROM outbox WHERE aggregate_id = $1",
+        let sealed: String = sqlx::query_scalar(
+            "SELECT payload->>'activation_token_sealed' FROM outbox WHERE aggregate_id = $1",
         )
         .bind(&req.id)
         .fetch_one(&self.reg_pool)
         .await
         .unwrap();
+        let token = self
+            .keys
+            .seal
+            .open(&sealed)
+            .expect("the notifier's key opens it");
         (approved.patient_id.parse().unwrap(), token)
     }
 

@@ -35,6 +35,8 @@ use crate::{
 pub struct SenderSettings {
     pub from: Mailbox,
     pub activation_base_url: String,
+    /// Opens the activation tokens registration-service sealed for this service.
+    pub activation_open: clinic_common::seal::OpeningKey,
     pub max_attempts: i32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -199,9 +201,12 @@ impl Sender {
         } else {
             None
         };
+        // The approval's activation token arrives sealed and is opened only here, in memory.
+        let payload = opened(&d.event_type, &d.payload, &self.settings.activation_open)
+            .map_err(|e| Failure::Permanent(format!("activation token: {e}")))?;
         let email = render(
             &d.event_type,
-            &d.payload,
+            &payload,
             contact.as_ref(),
             &self.settings.activation_base_url,
         )
@@ -215,4 +220,22 @@ impl Sender {
             })?;
         Ok(email.to.email)
     }
+}
+
+/// `payload` with the sealed activation token of a `registration.approved` event opened into
+/// `activation_token` (the ledger keeps only the sealed one); other events as they are.
+fn opened(
+    event_type: &str,
+    payload: &serde_json::Value,
+    key: &clinic_common::seal::OpeningKey,
+) -> anyhow::Result<serde_json::Value> {
+    if event_type != "registration.approved" {
+        return Ok(payload.clone());
+    }
+    let sealed = payload["activation_token_sealed"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no activation_token_sealed in the payload"))?;
+    let mut clear = payload.clone();
+    clear["activation_token"] = key.open(sealed)?.into();
+    Ok(clear)
 }

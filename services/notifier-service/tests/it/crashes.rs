@@ -29,14 +29,17 @@ fn scratch(p: &Pipeline) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("public.pem"), &p.keys.pair.public_pem).unwrap();
     std::fs::write(dir.join("private.pem"), &p.keys.pair.private_pem).unwrap();
-    {
-        // registration-service refuses a private key other users may read.
+    std::fs::write(dir.join("seal_open.key"), p.keys.seal.to_text()).unwrap();
+    std::fs::write(
+        dir.join("seal_public.key"),
+        p.keys.seal.sealing_key().to_text(),
+    )
+    .unwrap();
+    for private in ["private.pem", "seal_open.key"] {
+        // The services refuse a private key other users may read.
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.join("private.pem"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
+        std::fs::set_permissions(dir.join(private), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
     }
     std::fs::write(dir.join("token"), service_token(&p.keys)).unwrap();
     dir
@@ -61,6 +64,8 @@ fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) 
         .env("JWT_PUBLIC_KEY_FILE", dir.join("public.pem"))
         .env("JWT_PRIVATE_KEY_FILE", dir.join("private.pem"))
         .env("SERVICE_TOKEN_FILE", dir.join("token"))
+        .env("ACTIVATION_SEAL_KEY_FILE", dir.join("seal_public.key"))
+        .env("ACTIVATION_OPEN_KEY_FILE", dir.join("seal_open.key"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

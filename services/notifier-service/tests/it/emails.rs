@@ -305,6 +305,55 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
 }
 
+/// The activation token is at rest in clear nowhere: the outbox carries it sealed for the notifier,
+/// the notifier's ledger keeps that sealed payload, and only the e-mail holds the working link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_activation_token_is_in_the_email_and_in_clear_in_neither_table() {
+    let p = spawn_pipeline(Knobs::default()).await;
+    let admin = p.admin(0).await;
+    let mut client = p.registration().await;
+    let r = p.submit(&mut client).await;
+    client
+        .approve_registration_request(p.approve(&r.id, &admin.token))
+        .await
+        .unwrap();
+    let mails = p.smtp.wait_for(1, WAIT).await;
+    let link = mails[0]
+        .text
+        .lines()
+        .find(|l| l.starts_with(ACTIVATION_URL))
+        .expect("activation link");
+    let token = link.split("token=").nth(1).unwrap().trim().to_owned();
+    settled(&p, 1).await;
+
+    let outbox: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE strpos(payload::text, $1) > 0")
+            .bind(&token)
+            .fetch_one(&p.reg_pool)
+            .await
+            .unwrap();
+    assert_eq!(outbox, 0, "outbox in clear");
+    let ledger: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE strpos(payload::text, $1) > 0")
+            .bind(&token)
+            .fetch_one(&p.pool)
+            .await
+            .unwrap();
+    assert_eq!(ledger, 0, "ledger in clear");
+    let sealed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE payload ? 'activation_token_sealed' \
+         AND NOT payload ? 'activation_token'",
+    )
+    .fetch_one(&p.pool)
+    .await
+    .unwrap();
+    assert_eq!(sealed, 1);
+    client
+        .activate_account(reg::ActivateAccountRequest { token })
+        .await
+        .expect("the e-mailed link works");
+}
+
 #[tokio::test]
 async fn operator_rpcs_need_an_admin_token_and_refuse_bad_input() {
     let p = spawn_pipeline(Knobs::default()).await;

@@ -27,13 +27,18 @@ async fn patients(p: &Pipeline, n: usize) -> Vec<(Uuid, String, String)> {
             .await
             .unwrap()
             .into_inner();
-        let token: String = sqlx::query_scalar(
-            "SELECT payload->>'activation_token' FROM outbox WHERE aggregate_id = $1",
+        let sealed: String = sqlx::query_scalar(
+            "SELECT payload->>'activation_token_sealed' FROM outbox WHERE aggregate_id = $1",
         )
         .bind(&r.id)
         .fetch_one(&p.reg_pool)
         .await
         .unwrap();
+        let token = p
+            .keys
+            .seal
+            .open(&sealed)
+            .expect("the notifier's key opens it");
         client
             .activate_account(reg::ActivateAccountRequest { token })
             .await

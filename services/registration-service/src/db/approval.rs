@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::domain::RegistrationRecord;
 
 /// `$1` request, `$2` expected version, `$3` admin, `$4` new patient id, `$5` token hash, `$6` token
-/// expiry, `$7` the token itself (for the e-mail), `$8` event id, `$9` traceparent.
+/// expiry, `$7` the token sealed for the notifier (for the e-mail; never in clear here), `$8` event id,
+/// `$9` traceparent.
 pub const APPROVE: &str = "\
 WITH decided AS ( \
     UPDATE registration_requests \
@@ -32,7 +33,7 @@ event AS ( \
     SELECT $8, 'registration_request', d.id::text, 'registration.approved', jsonb_build_object( \
                'request_id', d.id, 'patient_id', $4::uuid, 'email', d.email, \
                'first_name', d.first_name, 'last_name', d.last_name, \
-               'activation_token', $7::text, \
+               'activation_token_sealed', $7::text, \
                'activation_expires_at', (to_json($6::timestamptz AT TIME ZONE 'UTC') #>> '{}') || 'Z', \
                'decided_by', $3::uuid, \
                'decided_at', (to_json(d.decided_at AT TIME ZONE 'UTC') #>> '{}') || 'Z'), \
@@ -48,7 +49,8 @@ pub struct Approval<'a> {
     pub expected_version: i64,
     pub admin: Uuid,
     pub patient_id: Uuid,
-    pub token: &'a str,
+    /// The activation token sealed for the notifier (`clinic_common::seal`).
+    pub sealed_token: &'a str,
     pub token_hash: &'a [u8],
     pub token_expires_at: OffsetDateTime,
     pub event_id: Uuid,
@@ -67,7 +69,7 @@ pub async fn approve(
         .bind(a.patient_id)
         .bind(a.token_hash)
         .bind(a.token_expires_at)
-        .bind(a.token)
+        .bind(a.sealed_token)
         .bind(a.event_id)
         .bind(a.traceparent.as_deref())
         .fetch_optional(conn)
@@ -80,7 +82,8 @@ pub fn approve_for_pgbench() -> String {
     let sql = APPROVE
         .replace("$9", "NULL::text")
         .replace("$8", "gen_random_uuid()")
-        .replace("$7", "'bench-token'")
+        // A sealed token is 122 characters.
+        .replace("$7", "repeat('s', 122)")
         .replace("$6", "(now() + interval '72 hours')")
         .replace("$5", "sha256(gen_random_uuid()::text::bytea)")
         .replace("$4", "gen_random_uuid()")

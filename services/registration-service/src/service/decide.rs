@@ -37,12 +37,14 @@ pub async fn approve(
 ) -> Result<(RegistrationRecord, Uuid), RegistrationError> {
     let patient_id = Uuid::now_v7();
     let (token, token_hash) = new_activation_token();
+    let sealed_token = state.activation_seal.seal(&token)?;
+    drop(token);
     let approval = Approval {
         request_id: id,
         expected_version,
         admin,
         patient_id,
-        token: &token,
+        sealed_token: &sealed_token,
         token_hash: &token_hash,
         token_expires_at: OffsetDateTime::now_utc() + state.activation_token_ttl,
         event_id: Uuid::now_v7(),

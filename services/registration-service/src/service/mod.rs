@@ -23,4 +23,6 @@ pub struct AppState {
     pub signal: CommitSignal,
     /// Rate limits on the public RPCs.
     pub limits: crate::limits::Limits,
+    /// Seals each activation token for the notifier before it reaches the outbox.
+    pub activation_seal: clinic_common::seal::SealingKey,
 }

@@ -23,7 +23,16 @@ async fn approved_patient(app: &TestApp) -> (pb::SubmitRegistrationRequest, Stri
         .unwrap()
         .into_inner();
     let events = app.outbox_rows(&req.id).await;
-    let token = events[0].1["activation_token"].as_str().unwrap().to_owned();
+    let sealed = events[0].1["activation_token_sealed"].as_str().unwrap();
+    let token = app
+        .keys
+        .seal
+        .open(sealed)
+        .expect("the notifier's key opens it");
+    assert!(
+        events[0].1.get("activation_token").is_none(),
+        "never in clear"
+    );
     assert_eq!(events[0].1["patient_id"], approved.patient_id);
     (f, approved.patient_id, token)
 }
