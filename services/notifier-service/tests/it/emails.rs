@@ -310,13 +310,8 @@ async fn with_smtp_down_mail_waits_retries_and_arrives_and_exhausted_deliveries_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_activation_token_is_in_the_email_and_in_clear_in_neither_table() {
     let p = spawn_pipeline(Knobs::default()).await;
-    let admin = p.admin(0).await;
+    p.approve_one().await;
     let mut client = p.registration().await;
-    let r = p.submit(&mut client).await;
-    client
-        .approve_registration_request(p.approve(&r.id, &admin.token))
-        .await
-        .unwrap();
     let mails = p.smtp.wait_for(1, WAIT).await;
     let link = mails[0]
         .text
@@ -363,17 +358,17 @@ async fn operator_rpcs_need_an_admin_token_and_refuse_bad_input() {
         None,
     );
     let mut operator = p.operator().await;
-    let err = operator
-        .list_deliveries(bearer(
-            &patient,
+    let list = |token: &str| {
+        bearer(
+            token,
             pb::ListDeliveriesRequest {
                 status: None,
                 page_size: 10,
                 page_token: String::new(),
             },
-        ))
-        .await
-        .unwrap_err();
+        )
+    };
+    let err = operator.list_deliveries(list(&patient)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
     // No service reads the ledger: no service token is even for this server.
     let service = p.token(
@@ -381,17 +376,7 @@ async fn operator_rpcs_need_an_admin_token_and_refuse_bad_input() {
         clinic_common::auth::Role::Service,
         None,
     );
-    let err = operator
-        .list_deliveries(bearer(
-            &service,
-            pb::ListDeliveriesRequest {
-                status: None,
-                page_size: 10,
-                page_token: String::new(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let err = operator.list_deliveries(list(&service)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 
     // Bad input is typed and changes nothing.

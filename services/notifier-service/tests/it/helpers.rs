@@ -135,6 +135,17 @@ pub struct Admin {
 }
 
 impl Pipeline {
+    /// A new admin approves one new registration request (one `registration.approved` e-mail).
+    pub async fn approve_one(&self) {
+        let admin = self.admin(0).await;
+        let mut client = self.registration().await;
+        let r = self.submit(&mut client).await;
+        client
+            .approve_registration_request(self.approve(&r.id, &admin.token))
+            .await
+            .unwrap();
+    }
+
     pub fn token(&self, subject: &str, role: Role, clinic: Option<Uuid>) -> String {
         self.keys
             .token(subject, role, clinic, Duration::from_secs(900))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clinic_common::{outbox::FeedSettings, testing::TcpProxy};
 
-use crate::helpers::{Knobs, Pipeline, notifier_settings, spawn_pipeline, start_notifier};
+use crate::helpers::{Knobs, notifier_settings, spawn_pipeline, start_notifier};
 
 const PULL_WAIT: Duration = Duration::from_secs(2);
 const CALL_DEADLINE: Duration = Duration::from_secs(1);
@@ -14,16 +14,6 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_millis(500);
 /// A Pull still open on the frozen link may lease the new event and answer into the void; the event
 /// comes again when this lease ends, so it is kept below the detection time.
 const LEASE: Duration = Duration::from_secs(1);
-
-async fn approve_one(p: &Pipeline) {
-    let admin = p.admin(0).await;
-    let mut client = p.registration().await;
-    let r = p.submit(&mut client).await;
-    client
-        .approve_registration_request(p.approve(&r.id, &admin.token))
-        .await
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_feed_connection_is_dropped_and_the_next_event_is_mailed() {
@@ -45,13 +35,13 @@ async fn a_frozen_feed_connection_is_dropped_and_the_next_event_is_mailed() {
     settings.consumer.keep_alive_interval = KEEPALIVE_INTERVAL;
     settings.consumer.keep_alive_timeout = KEEPALIVE_TIMEOUT;
     p.notifiers.push(start_notifier(settings).await);
-    approve_one(&p).await;
+    p.approve_one().await;
     p.smtp.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(proxy.accepted(), 1);
 
     // Act: the open connection goes silent, then an event is committed.
     proxy.freeze();
-    approve_one(&p).await;
+    p.approve_one().await;
 
     // Assert: e-mailed once the dead link is noticed (keep-alive) or the open call's deadline ends,
     // plus a lease the frozen Pull may have taken, plus time to send.
