@@ -505,21 +505,7 @@ fn emails(state: &State, faults: &[Fault], mails: &[Mail], claim: time::Duration
         }
         r.duplicates += copies.len() - 1;
         let first = OffsetDateTime::from(copies[0].accepted_at);
-        let cause = faults.iter().find(|f| {
-            // The crash window: a notifier killed, or the SMTP server going down, between the
-            // server storing a message and the notifier recording it. A database restart, a slow
-            // server, a SIGTERM or a cut client connection must not duplicate anything.
-            let can_cut = match f.kind {
-                FaultKind::Kill => f.target.starts_with("notifier"),
-                FaultKind::SmtpDown => true,
-                FaultKind::PostgresRestart
-                | FaultKind::SmtpSlow
-                | FaultKind::Terminate
-                | FaultKind::Cut
-                | FaultKind::Freeze => false,
-            };
-            can_cut && f.from <= first + claim && first <= f.to + time::Duration::seconds(1)
-        });
+        let cause = crash_window(faults, first, claim);
         let cause = cause
             .map(|f| format!("{:?} {}", f.kind, f.target))
             .or_else(|| {
@@ -545,6 +531,28 @@ fn emails(state: &State, faults: &[Fault], mails: &[Mail], claim: time::Duration
     }
 }
 
+/// The fault that explains a second copy of a message first stored at `first`: the crash window
+/// between the SMTP server storing a message and the notifier recording it. A notifier killed, or the
+/// SMTP server going down, inside it; or a slow server that stored the message after holding its
+/// reply past the sender's attempt deadline (the sender gave up and tried again later; the server,
+/// like a real one that had queued it, kept it) — so the first copy is stored while the server is
+/// slow. A database restart, a SIGTERM or a cut client connection must not duplicate anything.
+fn crash_window(faults: &[Fault], first: OffsetDateTime, claim: time::Duration) -> Option<&Fault> {
+    let grace = time::Duration::seconds(1);
+    faults.iter().find(|f| match f.kind {
+        FaultKind::Kill if f.target.starts_with("notifier") => {
+            f.from <= first + claim && first <= f.to + grace
+        }
+        FaultKind::SmtpDown => f.from <= first + claim && first <= f.to + grace,
+        FaultKind::SmtpSlow => f.from <= first && first <= f.to + grace,
+        FaultKind::Kill
+        | FaultKind::PostgresRestart
+        | FaultKind::Terminate
+        | FaultKind::Cut
+        | FaultKind::Freeze => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +570,31 @@ mod tests {
     fn out_of_reach(faults: &[Fault], accepted: f64) -> bool {
         let at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds_f64(accepted);
         database_out_of_reach(faults, at, time::Duration::seconds(10))
+    }
+
+    #[test]
+    fn a_copy_stored_while_the_server_was_slow_is_explained_and_one_stored_later_is_not() {
+        let slow = Fault {
+            kind: FaultKind::SmtpSlow,
+            target: "smtp".into(),
+            ..restart(10.0, 12.0)
+        };
+        let at = |s: f64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds_f64(s);
+        let claim = time::Duration::seconds(10);
+        let faults = [slow, restart(0.0, 3.0)];
+        assert!(crash_window(&faults, at(12.3), claim).is_some());
+        assert!(
+            crash_window(&faults, at(9.0), claim).is_none(),
+            "before it slowed"
+        );
+        assert!(
+            crash_window(&faults, at(14.0), claim).is_none(),
+            "long after"
+        );
+        assert!(
+            crash_window(&faults[1..], at(1.0), claim).is_none(),
+            "a restart alone"
+        );
     }
 
     #[test]
