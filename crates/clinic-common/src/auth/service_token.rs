@@ -5,7 +5,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::SystemTime,
+    time::{Duration, Instant, SystemTime},
 };
 
 use secrecy::SecretString;
@@ -22,8 +22,13 @@ struct Inner {
 struct Current {
     /// What the file looked like when `token` was read: modification time and length.
     seen: Option<(SystemTime, u64)>,
+    /// When the file was last looked at: at most once per [`LOOK_EVERY`], not on every call.
+    looked: Instant,
     token: SecretString,
 }
+
+/// How often a call looks whether the token file changed.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for ServiceToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,6 +59,7 @@ impl ServiceToken {
             file: None,
             current: Mutex::new(Current {
                 seen: None,
+                looked: Instant::now(),
                 token: SecretString::from(token.into()),
             }),
         }))
@@ -67,21 +73,30 @@ impl ServiceToken {
         let token = read(&path)?;
         Ok(Self(Arc::new(Inner {
             file: Some(path),
-            current: Mutex::new(Current { seen, token }),
+            current: Mutex::new(Current {
+                seen,
+                looked: Instant::now(),
+                token,
+            }),
         })))
     }
 
-    /// The token to send now. A file that changed is read again; if it cannot be read (mid-rotation,
-    /// say) the token read last is kept and the next call tries again.
+    /// The token to send now. A file that changed is read again (looked at no more than once a
+    /// second); if it cannot be read (mid-rotation, say) the token read last is kept and a later call
+    /// tries again.
     pub fn current(&self) -> SecretString {
         let mut current = self.0.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(path) = &self.0.file {
+        if let Some(path) = &self.0.file
+            && current.looked.elapsed() >= LOOK_EVERY
+        {
+            current.looked = Instant::now();
             let now = stamp(path).ok();
             if now.is_some() && now != current.seen {
                 match read(path) {
                     Ok(token) => {
                         tracing::info!(file = %path.display(), "service token re-read");
-                        *current = Current { seen: now, token };
+                        current.seen = now;
+                        current.token = token;
                     }
                     Err(e) => tracing::warn!(error = %e, "keeping the service token read last"),
                 }
@@ -103,27 +118,50 @@ mod tests {
 
     use super::*;
 
+    /// Makes the next call look at the file (as it would a second later).
+    fn due(token: &ServiceToken) -> &ServiceToken {
+        let mut current = token.0.current.lock().unwrap();
+        current.looked = Instant::now().checked_sub(LOOK_EVERY).unwrap();
+        drop(current);
+        token
+    }
+
+    #[test]
+    fn a_file_is_looked_at_no_more_than_once_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("svc.token");
+        std::fs::write(&path, "first\n").unwrap();
+        let token = ServiceToken::from_file(&path).unwrap();
+        std::fs::write(&path, "second-token\n").unwrap();
+        assert_eq!(
+            token.current().expose_secret(),
+            "first",
+            "not yet looked at"
+        );
+        assert_eq!(due(&token).current().expose_secret(), "second-token");
+    }
+
     #[test]
     fn a_rewritten_token_file_is_used_from_the_next_call_and_a_broken_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("svc.token");
         std::fs::write(&path, "first\n").unwrap();
         let token = ServiceToken::from_file(&path).unwrap();
-        assert_eq!(token.current().expose_secret(), "first");
+        assert_eq!(due(&token).current().expose_secret(), "first");
 
         std::fs::write(&path, "second-token\n").unwrap();
-        assert_eq!(token.current().expose_secret(), "second-token");
+        assert_eq!(due(&token).current().expose_secret(), "second-token");
 
         std::fs::write(&path, "  \n").unwrap();
         assert_eq!(
-            token.current().expose_secret(),
+            due(&token).current().expose_secret(),
             "second-token",
             "an empty file mid-rotation keeps the last token"
         );
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(token.current().expose_secret(), "second-token");
+        assert_eq!(due(&token).current().expose_secret(), "second-token");
         std::fs::write(&path, "third\n").unwrap();
-        assert_eq!(token.current().expose_secret(), "third");
+        assert_eq!(due(&token).current().expose_secret(), "third");
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub async fn get(
             a.status == AppointmentStatus::Available || a.patient_id == caller.account_id()
         }
         Role::ClinicAdmin => caller.clinic_id == Some(a.clinic_id),
-        Role::ClinicCenterAdmin | Role::Service => true,
+        Role::ClinicCenterAdmin => true,
+        // No service calls GetAppointment (the policy admits none); refused here too.
+        Role::Service => false,
     };
     if visible {
         Ok(a)

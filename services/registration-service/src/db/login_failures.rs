@@ -8,15 +8,15 @@ pub const FREE_FAILURES: i32 = 3;
 /// The longest delay, in seconds.
 pub const MAX_DELAY_SECONDS: i32 = 900;
 
-/// Until when attempts for `email` must wait, if they must now.
+/// `email`'s run of failures, if it has one: until when attempts must wait, and whether that is
+/// still ahead (by the database's clock, which set it).
 #[tracing::instrument(skip_all, err)]
 pub async fn blocked_until(
     conn: &mut PgConnection,
     email: &str,
-) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT blocked_until FROM login_failures \
-         WHERE email = lower($1) AND blocked_until > now()",
+) -> Result<Option<(OffsetDateTime, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT blocked_until, blocked_until > now() FROM login_failures WHERE email = lower($1)",
     )
     .bind(email)
     .fetch_optional(conn)

@@ -37,15 +37,17 @@ pub async fn login(
     email: &str,
     password: String,
 ) -> Result<(String, OffsetDateTime, Role), RegistrationError> {
-    let creds = {
+    let (creds, failing) = {
         let mut conn = state.pool.acquire().await?;
         // After repeated failures, a growing delay: refused before any hashing.
-        if let Some(until) = login_failures::blocked_until(&mut conn, email).await? {
+        let blocked_until = login_failures::blocked_until(&mut conn, email).await?;
+        if let Some((until, true)) = blocked_until {
             return Err(RegistrationError::LoginDelayed {
                 retry_after: wait_until(until),
             });
         }
-        accounts::credentials(&mut conn, email).await?
+        let creds = accounts::credentials(&mut conn, email).await?;
+        (creds, blocked_until.is_some())
     };
     let matched =
         verify_password(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
@@ -54,7 +56,10 @@ pub async fn login(
         login_failures::failed(&mut conn, email).await?;
         return Err(RegistrationError::InvalidCredentials);
     };
-    login_failures::succeeded(&mut conn, email).await?;
+    // Most logins have no run of failures to end: no write for them.
+    if failing {
+        login_failures::succeeded(&mut conn, email).await?;
+    }
     if creds.status != AccountStatus::Active {
         return Err(RegistrationError::AccountNotActive);
     }
