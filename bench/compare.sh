@@ -24,6 +24,8 @@ patients=64
 password="bench password 1"
 port_base=${BENCH_PORT_BASE:-56050}
 reg_addr=127.0.0.1:$((port_base + 1)) appt_addr=127.0.0.1:$((port_base + 2)) notifier_addr=127.0.0.1:$((port_base + 3))
+# A second registration/appointment pair on the same database without TLS: what TLS costs a reservation.
+plain_reg_addr=127.0.0.1:$((port_base + 4)) plain_appt_addr=127.0.0.1:$((port_base + 5))
 
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -60,6 +62,10 @@ export DATABASE_URL="$url"
 export JWT_PRIVATE_KEY_FILE="$work/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$work/keys/jwt_public.pem"
 "$bin/notifier-service" gen-seal-keypair --out-dir "$work/keys" >/dev/null
 export ACTIVATION_SEAL_KEY_FILE="$work/keys/seal_public.key" ACTIVATION_OPEN_KEY_FILE="$work/keys/seal_open.key"
+# Mutual TLS, as in production (each service its own certificate; clinicctl verifies with the CA).
+"$bin/registration-service" gen-dev-certs --out-dir "$work/tls" 2>/dev/null
+export TLS_CA_FILE="$work/tls/ca.pem" CLINIC_CA_FILE="$work/tls/ca.pem"
+tls_env() { echo "TLS_CERT_FILE=$work/tls/$1.pem"; echo "TLS_KEY_FILE=$work/tls/$1.key"; }
 for s in registration-service appointment-service notifier-service; do "$bin/$s" migrate 2>/dev/null; done
 printf '%s\n' "$password" | "$bin/registration-service" create-admin \
   --email bench-admin@bench.local --first-name Bench --last-name Admin >/dev/null
@@ -73,22 +79,34 @@ mail=$(mktemp -d "$([ -d /dev/shm ] && echo /dev/shm || echo "$work")/clinic-ben
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.1; done; echo "no server on $1" >&2; exit 1; }
 log "starting the services (release)"
 # The load generator is one address logging in and registering at full speed: no rate limits.
-LISTEN_ADDR=$reg_addr RUST_LOG=warn RATE_LIMIT_PER_ADDRESS_PER_MINUTE=100000000 \
-  LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE=100000000 "$bin/registration-service" serve >"$work/registration.log" 2>&1 &
+export RATE_LIMIT_PER_ADDRESS_PER_MINUTE=100000000 LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE=100000000
+mapfile -t reg_tls < <(tls_env registration-service)
+env "${reg_tls[@]}" LISTEN_ADDR=$reg_addr RUST_LOG=warn \
+  "$bin/registration-service" serve >"$work/registration.log" 2>&1 &
 pids+=($!); reg_pid=$!
 wait_port "$reg_addr"
 "$bin/registration-service" mint-service-token --name appointment-service >"$work/appointment.token"
 "$bin/registration-service" mint-service-token --name notifier-service >"$work/notifier.token"
-LISTEN_ADDR=$appt_addr REGISTRATION_URL="http://$reg_addr" SERVICE_TOKEN_FILE="$work/appointment.token" \
-  RUST_LOG=warn "$bin/appointment-service" serve >"$work/appointment.log" 2>&1 &
+mapfile -t appt_tls < <(tls_env appointment-service)
+env "${appt_tls[@]}" LISTEN_ADDR=$appt_addr REGISTRATION_URL="https://$reg_addr" \
+  SERVICE_TOKEN_FILE="$work/appointment.token" RUST_LOG=warn \
+  "$bin/appointment-service" serve >"$work/appointment.log" 2>&1 &
 pids+=($!); appt_pid=$!
-LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
-  SERVICE_TOKEN_FILE="$work/notifier.token" EML_DIR="$mail" RUST_LOG=warn \
+mapfile -t notifier_tls < <(tls_env notifier-service)
+env "${notifier_tls[@]}" LISTEN_ADDR=$notifier_addr REGISTRATION_URL="https://$reg_addr" \
+  APPOINTMENT_URL="https://$appt_addr" SERVICE_TOKEN_FILE="$work/notifier.token" EML_DIR="$mail" RUST_LOG=warn \
   "$bin/notifier-service" serve >"$work/notifier.log" 2>&1 &
 pids+=($!); notifier_pid=$!
-wait_port "$appt_addr"
-wait_port "$notifier_addr"
-export CLINIC_REGISTRATION_URL="http://$reg_addr" CLINIC_APPOINTMENT_URL="http://$appt_addr"
+# The plaintext pair (only for the TLS-cost rows).
+env -u TLS_CA_FILE PLAINTEXT=true LISTEN_ADDR=$plain_reg_addr RUST_LOG=warn \
+  "$bin/registration-service" serve >"$work/registration-plain.log" 2>&1 &
+pids+=($!)
+env -u TLS_CA_FILE PLAINTEXT=true LISTEN_ADDR=$plain_appt_addr REGISTRATION_URL="http://$plain_reg_addr" \
+  SERVICE_TOKEN_FILE="$work/appointment.token" RUST_LOG=warn \
+  "$bin/appointment-service" serve >"$work/appointment-plain.log" 2>&1 &
+pids+=($!)
+for a in "$appt_addr" "$notifier_addr" "$plain_reg_addr" "$plain_appt_addr"; do wait_port "$a"; done
+export CLINIC_REGISTRATION_URL="https://$reg_addr" CLINIC_APPOINTMENT_URL="https://$appt_addr"
 
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 rss_idle="registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
@@ -154,7 +172,7 @@ row() { results+=("$(printf '%-38s %5s  %8.0f %7.2f %7.2f %8.2f %9.3f' "$1" "$2"
 
 log "reserve, 1 client (notifier paused, as during pgbench)"
 kill -STOP "$notifier_pid"
-s=$(service reserve-distinct 1); row "service ReserveAppointment" 1 "$s"
+s=$(service reserve-distinct 1); row "service ReserveAppointment" 1 "$s"; s1=$s
 kill -CONT "$notifier_pid"
 p=$(pgbench_run "$root/bench/reserve_service.sql" 1 prepared appointment); row "pgbench, the service's SQL" 1 "$p"
 m=$(pgbench_run "$root/bench/reserve_min.sql" 1 simple public); row "pgbench, least SQL (reserve_min)" 1 "$m"
@@ -169,6 +187,13 @@ kill -CONT "$notifier_pid"
 p=$(pgbench_run "$root/bench/reserve_service.sql" 16 prepared appointment); row "pgbench, the service's SQL" 16 "$p"
 m=$(pgbench_run "$root/bench/reserve_min.sql" 16 simple public); row "pgbench, least SQL (reserve_min)" 16 "$m"
 r16=("$(ratio "${s%% *}" "${p%% *}")" "$(ratio "${s%% *}" "${m%% *}")")
+log "reserve-distinct, 1 and 16 clients, without TLS (notifier paused)"
+kill -STOP "$notifier_pid"
+plain() { CLINIC_REGISTRATION_URL="http://$plain_reg_addr" CLINIC_APPOINTMENT_URL="http://$plain_appt_addr" service "$@"; }
+p1=$(plain reserve-distinct 1); row "service ReserveAppointment, plaintext" 1 "$p1"
+p16=$(plain reserve-distinct 16); row "service ReserveAppointment, plaintext" 16 "$p16"
+kill -CONT "$notifier_pid"
+tls_cost="1 client: ${s1%% *} tps with TLS, ${p1%% *} without ($(ratio "${s1%% *}" "${p1%% *}")x); 16 clients: ${s%% *} with, ${p16%% *} without ($(ratio "${s%% *}" "${p16%% *}")x)"
 rss_loaded="registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
 
 log "approve-throughput, 16 clients"
@@ -208,6 +233,7 @@ printf '%s\n' "${results[@]}"
 echo
 echo "ratios (service / pgbench, same run): 1 client: ${r1[0]}x same SQL, ${r1[1]}x least SQL; p50 latency ${lat1}x pgbench's"
 echo "                                      16 clients: ${r16[0]}x same SQL, ${r16[1]}x least SQL; approve: ${ra[0]}x same SQL, ${ra[1]}x least SQL"
+echo "TLS (mutual between services, server-verified to clinicctl), reserve-distinct: $tls_cost"
 echo "(ratios compare runs with the notifier paused; the 'e-mailing' row is the whole system at work;"
 echo " CPU ms/op: busy CPU of the whole machine per call or transaction, load generator included)"
 echo "RSS idle: $rss_idle"

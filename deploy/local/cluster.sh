@@ -58,6 +58,10 @@ step "keys and migrations"
 export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
 # Activation tokens are sealed for the notifier: registration-service gets the public half only.
 [ -f "$state/keys/seal_open.key" ] || "$bin/notifier-service" gen-seal-keypair --out-dir "$state/keys" >/dev/null
+# TLS everywhere, mutual between the services: a dev CA and one certificate per service; each service
+# is given only its own key. Clients (clinicctl, grpcurl) verify the servers with ca.pem.
+[ -f "$state/tls/ca.pem" ] || "$bin/registration-service" gen-dev-certs --out-dir "$state/tls" 2>/dev/null
+export TLS_CA_FILE="$state/tls/ca.pem"
 "$bin/registration-service" migrate
 "$bin/appointment-service" migrate
 "$bin/notifier-service" migrate
@@ -69,22 +73,27 @@ wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev
 step "starting registration-service on $reg_addr"
 # Every demo caller is this machine: the per-address limit is raised so `race appointment` (registering,
 # activating and signing in 64 patients) fits; the per-account login limit stays as in production.
-LISTEN_ADDR=$reg_addr RATE_LIMIT_PER_ADDRESS_PER_MINUTE=${RATE_LIMIT_PER_ADDRESS_PER_MINUTE:-6000} \
+TLS_CERT_FILE="$state/tls/registration-service.pem" TLS_KEY_FILE="$state/tls/registration-service.key" \
+  LISTEN_ADDR=$reg_addr \
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE=${RATE_LIMIT_PER_ADDRESS_PER_MINUTE:-6000} \
   ACTIVATION_SEAL_KEY_FILE="$state/keys/seal_public.key" "$bin/registration-service" serve >"$state/registration-service.log" 2>&1 &
 pids+=($!)
 wait_port "$reg_addr"
 
 step "starting appointment-service on $appt_addr"
 "$bin/registration-service" mint-service-token --name appointment-service --ttl-hours 720 >"$state/appointment-service.token"
-LISTEN_ADDR=$appt_addr REGISTRATION_URL="http://$reg_addr" SERVICE_TOKEN_FILE="$state/appointment-service.token" \
-  "$bin/appointment-service" serve >"$state/appointment-service.log" 2>&1 &
+TLS_CERT_FILE="$state/tls/appointment-service.pem" TLS_KEY_FILE="$state/tls/appointment-service.key" \
+  LISTEN_ADDR=$appt_addr REGISTRATION_URL="https://$reg_addr" \
+  SERVICE_TOKEN_FILE="$state/appointment-service.token" "$bin/appointment-service" serve >"$state/appointment-service.log" 2>&1 &
 pids+=($!)
 wait_port "$appt_addr"
 
 step "starting notifier-service on $notifier_addr (e-mail as .eml files in $state/mail)"
 # E-mail is caught locally: without SMTP_HOST the notifier writes each message as an .eml file.
 "$bin/registration-service" mint-service-token --name notifier-service --ttl-hours 720 >"$state/notifier-service.token"
-LISTEN_ADDR=$notifier_addr REGISTRATION_URL="http://$reg_addr" APPOINTMENT_URL="http://$appt_addr" \
+TLS_CERT_FILE="$state/tls/notifier-service.pem" TLS_KEY_FILE="$state/tls/notifier-service.key" \
+  LISTEN_ADDR=$notifier_addr REGISTRATION_URL="https://$reg_addr" \
+  APPOINTMENT_URL="https://$appt_addr" \
   SERVICE_TOKEN_FILE="$state/notifier-service.token" EML_DIR="$state/mail" \
   ACTIVATION_OPEN_KEY_FILE="$state/keys/seal_open.key" \
   ACTIVATION_BASE_URL="${ACTIVATION_BASE_URL:-http://localhost:8080/activate}" \
@@ -97,8 +106,9 @@ wait_port "$notifier_addr"
 step "seeding demo data (clinicctl seed)"
 clinic_admin_email=${DEMO_CLINIC_ADMIN_EMAIL:-clinic.admin@clinic.local}
 ctl() {
-  CLINIC_REGISTRATION_URL="http://$reg_addr" CLINIC_APPOINTMENT_URL="http://$appt_addr" \
-    CLINIC_NOTIFIER_URL="http://$notifier_addr" CLINICCTL_TOKEN_FILE="$state/clinicctl.token" \
+  CLINIC_REGISTRATION_URL="https://$reg_addr" CLINIC_APPOINTMENT_URL="https://$appt_addr" \
+    CLINIC_NOTIFIER_URL="https://$notifier_addr" CLINIC_CA_FILE="$TLS_CA_FILE" \
+    CLINICCTL_TOKEN_FILE="$state/clinicctl.token" \
     "$bin/clinicctl" "$@"
 }
 ctl seed --admin-email "$admin_email" --admin-password "$admin_password" \
@@ -108,26 +118,28 @@ printf '%s\n' "$admin_password" | ctl login --email "$admin_email" --password-st
 
 cat <<INFO
 
-registration-service  grpc://$reg_addr   (log: $state/registration-service.log)
-appointment-service   grpc://$appt_addr   (log: $state/appointment-service.log)
-notifier-service      grpc://$notifier_addr   (log: $state/notifier-service.log)
+registration-service  https://$reg_addr  (log: $state/registration-service.log)
+appointment-service   https://$appt_addr  (log: $state/appointment-service.log)
+notifier-service      https://$notifier_addr  (log: $state/notifier-service.log)
+TLS                   dev CA $TLS_CA_FILE (mutual TLS between the services)
 e-mails               $state/mail/*.eml
 demo center admin     $admin_email / $admin_password
 demo clinic admin     $clinic_admin_email / $admin_password
 demo patients         patient-1@clinic.local, patient-2@clinic.local / demo patient password 1
 
 the two races (exit code 0: exactly one winner and exactly one e-mail):
-  export CLINIC_REGISTRATION_URL=http://$reg_addr CLINIC_APPOINTMENT_URL=http://$appt_addr CLINIC_NOTIFIER_URL=http://$notifier_addr
+  export CLINIC_REGISTRATION_URL=https://$reg_addr CLINIC_APPOINTMENT_URL=https://$appt_addr CLINIC_NOTIFIER_URL=https://$notifier_addr
+  export CLINIC_CA_FILE=$TLS_CA_FILE
   export CLINICCTL_TOKEN_FILE=$state/clinicctl.token    # signed in as $admin_email
   $bin/clinicctl race registration --admins 16
   $bin/clinicctl race appointment --patients 64 --clinic-admin-email $clinic_admin_email --clinic-admin-password '$admin_password' --eml-dir $state/mail
 
-  grpcurl -plaintext $reg_addr list
-  grpcurl -plaintext -d '{"email":"$admin_email","password":"$admin_password"}' \\
+  grpcurl -cacert $TLS_CA_FILE $reg_addr list
+  grpcurl -cacert $TLS_CA_FILE -d '{"email":"$admin_email","password":"$admin_password"}' \\
     $reg_addr clinic.registration.v1.RegistrationService/Login
-  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"page_size":10}' \\
+  grpcurl -cacert $TLS_CA_FILE -H "authorization: Bearer \$TOKEN" -d '{"page_size":10}' \\
     $reg_addr clinic.registration.v1.RegistrationService/ListRegistrationRequests
-  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"page_size":10}' \\
+  grpcurl -cacert $TLS_CA_FILE -H "authorization: Bearer \$TOKEN" -d '{"page_size":10}' \\
     $appt_addr clinic.appointment.v1.AppointmentService/ListAvailableAppointments
 
 Ctrl-C stops the cluster. New e-mails appear below as they arrive.

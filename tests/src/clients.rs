@@ -22,9 +22,12 @@ pub struct Clients {
     appointment: Vec<Appointments>,
 }
 
-fn channel(url: &str) -> Channel {
+/// A TLS channel to `url`, the server verified against `ca_pem`.
+fn channel(ca_pem: &str, url: &str) -> Channel {
     Endpoint::from_shared(url.to_owned())
         .expect("service url")
+        .tls_config(clinic_common::tls::verify_server_with(ca_pem, "localhost"))
+        .expect("https url")
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(2))
         // A frozen (half-open) connection is noticed and replaced.
@@ -36,15 +39,15 @@ fn channel(url: &str) -> Channel {
 
 impl Clients {
     /// Own connections (one per replica), as separate client processes would have.
-    pub fn new(registration_urls: &[String], appointment_urls: &[String]) -> Self {
+    pub fn new(ca_pem: &str, registration_urls: &[String], appointment_urls: &[String]) -> Self {
         Self {
             registration: registration_urls
                 .iter()
-                .map(|u| RegistrationServiceClient::new(channel(u)))
+                .map(|u| RegistrationServiceClient::new(channel(ca_pem, u)))
                 .collect(),
             appointment: appointment_urls
                 .iter()
-                .map(|u| AppointmentServiceClient::new(channel(u)))
+                .map(|u| AppointmentServiceClient::new(channel(ca_pem, u)))
                 .collect(),
         }
     }

@@ -47,6 +47,9 @@ pub struct Cluster {
     /// One in front of every service process; every caller (clients and services) goes through
     /// them, so connections can be cut or frozen. Named like the process behind.
     pub proxies: Vec<(String, TcpProxy)>,
+    /// The dev CA every service's certificate chains to (the services speak mutual TLS, as in
+    /// production); clients verify the servers with it.
+    pub ca_pem: String,
     bin_dir: PathBuf,
     base_env: Vec<(String, String)>,
 }
@@ -79,6 +82,11 @@ pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free loopback port")
+}
+
+/// The URL of a service behind `proxy` (TLS passes through the proxy untouched).
+fn https(proxy: &TcpProxy) -> String {
+    format!("https://{}", proxy.addr())
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -129,6 +137,7 @@ impl Cluster {
             appointment: Vec::new(),
             notifier: Vec::new(),
             proxies: Vec::new(),
+            ca_pem: String::new(),
             bin_dir,
             base_env: Vec::new(),
         };
@@ -140,6 +149,15 @@ impl Cluster {
             None,
         )
         .await?;
+        let tls_dir = format!("{keys_s}/tls");
+        run_command(
+            &reg_bin,
+            &["gen-dev-certs", "--out-dir", &tls_dir],
+            &base_env,
+            None,
+        )
+        .await?;
+        cluster.ca_pem = std::fs::read_to_string(format!("{tls_dir}/ca.pem"))?;
         run_command(
             &cluster.bin(Kind::Notifier),
             &["gen-seal-keypair", "--out-dir", &keys_s],
@@ -160,7 +178,10 @@ impl Cluster {
             .await?;
             std::fs::write(keys.join(format!("{name}.token")), token.trim())?;
         }
-        base_env.extend(env(&[("ACCESS_TOKEN_TTL_SECONDS", "3600")]));
+        base_env.extend(env(&[
+            ("ACCESS_TOKEN_TTL_SECONDS", "3600"),
+            ("TLS_CA_FILE", &format!("{tls_dir}/ca.pem")),
+        ]));
         base_env.extend(env(extra));
         cluster.base_env = base_env;
 
@@ -233,7 +254,7 @@ impl Cluster {
         let mut urls = Vec::new();
         for (i, addr) in addrs.iter().enumerate() {
             let proxy = TcpProxy::start(*addr).await?;
-            urls.push(proxy.url());
+            urls.push(https(&proxy));
             self.proxies.push((format!("{name}-{i}"), proxy));
         }
         Ok(urls)
@@ -251,6 +272,14 @@ impl Cluster {
         extra: Vec<(String, String)>,
     ) -> ServiceProcess {
         let mut env = self.base_env.clone();
+        // Each process holds only its own service's key.
+        let tls = self.dir.join("keys/tls");
+        for (var, file) in [
+            ("TLS_CERT_FILE", format!("{}.pem", kind.binary())),
+            ("TLS_KEY_FILE", format!("{}.key", kind.binary())),
+        ] {
+            env.push((var.to_owned(), tls.join(file).display().to_string()));
+        }
         env.extend(extra);
         ServiceProcess::new(
             format!("{}-{replica}", kind.binary()),
@@ -273,7 +302,7 @@ impl Cluster {
         self.proxies
             .iter()
             .filter(|(name, _)| name.starts_with(kind.binary()))
-            .map(|(_, p)| p.url())
+            .map(|(_, p)| https(p))
             .collect()
     }
 

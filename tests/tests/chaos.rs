@@ -30,6 +30,7 @@ async fn chaos_run_keeps_every_guarantee() {
         .unwrap_or(100);
     let mut cluster = Cluster::start("chaos", 2).await.expect("cluster");
     let clients = Clients::new(
+        &cluster.ca_pem,
         &cluster.urls(Kind::Registration),
         &cluster.urls(Kind::Appointment),
     );
@@ -50,7 +51,7 @@ async fn chaos_run_keeps_every_guarantee() {
     let mut actors = tokio::task::JoinSet::new();
     for _ in 0..APPLICANTS {
         actors.spawn(workload::applicant(
-            Clients::new(&cluster.urls(Kind::Registration), &[]),
+            Clients::new(&cluster.ca_pem, &cluster.urls(Kind::Registration), &[]),
             log.clone(),
             until,
         ));
@@ -59,6 +60,7 @@ async fn chaos_run_keeps_every_guarantee() {
     let choice = Arc::default();
     for a in &world.admins {
         let c = Clients::new(
+            &cluster.ca_pem,
             &cluster.urls(Kind::Registration),
             &cluster.urls(Kind::Appointment),
         );
@@ -73,6 +75,7 @@ async fn chaos_run_keeps_every_guarantee() {
     }
     for p in &world.patients {
         let c = Clients::new(
+            &cluster.ca_pem,
             &cluster.urls(Kind::Registration),
             &cluster.urls(Kind::Appointment),
         );

@@ -42,6 +42,7 @@ async fn one_reservation_is_one_trace_across_the_three_services() {
     .await
     .expect("cluster");
     let clients = Clients::new(
+        &cluster.ca_pem,
         &cluster.urls(Kind::Registration),
         &cluster.urls(Kind::Appointment),
     );

@@ -4,6 +4,10 @@ mod balanced;
 
 use std::time::Duration;
 
+use tonic::transport::Endpoint;
+
+use crate::tls::Tls;
+
 pub use balanced::{BalancedChannel, DOWN_FOR, REFRESH_EVERY, Resolver};
 
 /// HTTP/2 PING interval on internal channels; a peer that does not answer within
@@ -15,15 +19,45 @@ pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A lazily connected channel to another service, balanced per call over every address its name
 /// resolves to (a headless Service's pods; see [`BalancedChannel`]): no Nagle delay, bounded connect,
 /// HTTP/2 keep-alive also while idle, and `deadline` on every call.
-pub fn internal_channel(url: &str, deadline: Duration) -> anyhow::Result<BalancedChannel> {
+pub fn internal_channel(
+    url: &str,
+    deadline: Duration,
+    tls: &Tls,
+) -> anyhow::Result<BalancedChannel> {
+    internal_channel_with(url, tls, move |endpoint| {
+        endpoint.connect_timeout(deadline).timeout(deadline)
+    })
+}
+
+/// [`internal_channel`] with the settings `configure` makes on top of the defaults (a long-poll
+/// channel has no per-call deadline of its own, and its own keep-alive).
+pub fn internal_channel_with(
+    url: &str,
+    tls: &Tls,
+    configure: impl Fn(Endpoint) -> Endpoint + Send + Sync + 'static,
+) -> anyhow::Result<BalancedChannel> {
+    tls.check_url(url)?;
+    let uri: http::Uri = url.parse()?;
+    let host = uri
+        .host()
+        .ok_or_else(|| anyhow::anyhow!("{url}: no host"))?
+        .trim_matches(['[', ']']);
+    // The certificate must name the host in the URL, whichever of its addresses a call goes to.
+    let tls_config = tls.client_config(host);
     BalancedChannel::new(url, move |endpoint| {
-        endpoint
-            .connect_timeout(deadline)
-            .timeout(deadline)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
-            .keep_alive_while_idle(true)
+        let endpoint = configure(
+            endpoint
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+                .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+                .keep_alive_while_idle(true),
+        );
+        match &tls_config {
+            Some(config) => endpoint
+                .tls_config(config.clone())
+                .expect("https endpoint takes a TLS config"),
+            None => endpoint,
+        }
     })
 }
 

@@ -75,6 +75,34 @@ pub fn read_private_key_file(path: &std::path::Path) -> anyhow::Result<String> {
     read_key_file(path)
 }
 
+/// Writes `contents` to a file only its owner may read or write (mode 0600). With `replace` false an
+/// existing file is an error (a key in use is never overwritten by accident).
+pub fn write_private_file(
+    path: &std::path::Path,
+    contents: &str,
+    replace: bool,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if replace {
+        // A file left from before keeps its mode when truncated; start from a new one.
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!("cannot replace {}: {e}", path.display())
+            }
+            _ => {}
+        }
+    }
+    options.create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
 /// The outbox feed a producing service serves.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutboxArgs {

@@ -25,13 +25,17 @@ pub struct HealthcheckArgs {
     /// Longest the whole check may take.
     #[arg(long, default_value_t = 3000)]
     pub timeout_ms: u64,
+    /// The server's TLS setting (the same environment as `serve`): the check speaks TLS when the
+    /// server does, and expects the certificate to name the service.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 impl HealthcheckArgs {
     /// What the subcommand does: the check, one line on stderr when it fails (no backtrace), and the
     /// process's exit code (0 only on SERVING).
-    pub async fn exit_code(&self, listen_addr: SocketAddr) -> i32 {
-        match self.run(listen_addr).await {
+    pub async fn exit_code(&self, listen_addr: SocketAddr, server_name: &str) -> i32 {
+        match self.run(listen_addr, server_name).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("unhealthy: {e:#}");
@@ -40,11 +44,19 @@ impl HealthcheckArgs {
         }
     }
 
-    /// Checks `--addr`, else `listen_addr`; Ok only when the server answers SERVING in time.
-    pub async fn run(&self, listen_addr: SocketAddr) -> anyhow::Result<()> {
+    /// Checks `--addr`, else `listen_addr`, whose certificate (with TLS on) must name
+    /// `server_name`; Ok only when the server answers SERVING in time.
+    pub async fn run(&self, listen_addr: SocketAddr, server_name: &str) -> anyhow::Result<()> {
         let addr = dialable(self.addr.unwrap_or(listen_addr));
         let timeout = Duration::from_millis(self.timeout_ms);
-        let status = tokio::time::timeout(timeout, check(addr, &self.service, timeout))
+        let tls = self.tls.load()?;
+        let endpoint =
+            Endpoint::from_shared(format!("{}://{addr}", tls.scheme()))?.connect_timeout(timeout);
+        let endpoint = match tls.client_config(server_name) {
+            Some(config) => endpoint.tls_config(config)?,
+            None => endpoint,
+        };
+        let status = tokio::time::timeout(timeout, check(endpoint, addr, &self.service))
             .await
             .map_err(|_| anyhow::anyhow!("{addr}: no answer within {timeout:?}"))??;
         anyhow::ensure!(
@@ -66,12 +78,11 @@ fn dialable(addr: SocketAddr) -> SocketAddr {
 }
 
 async fn check(
+    endpoint: Endpoint,
     addr: SocketAddr,
     service: &str,
-    connect_timeout: Duration,
 ) -> anyhow::Result<ServingStatus> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(connect_timeout)
+    let channel = endpoint
         .connect()
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("{addr}: cannot connect")))?;

@@ -15,6 +15,7 @@ pub mod seal;
 pub mod server;
 pub mod telemetry;
 pub mod time_pb;
+pub mod tls;
 pub mod validate;
 
 #[cfg(feature = "test-support")]

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
-use crate::{auth::AuthLayer, telemetry::RpcSpanLayer};
+use crate::{auth::AuthLayer, telemetry::RpcSpanLayer, tls::Tls};
 
 /// What every server hosts besides its own services.
 const INFRASTRUCTURE_SERVICES: &[&str] = &[
@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub services: Vec<&'static str>,
     /// Longest wait for in-flight calls once shutdown starts.
     pub drain_deadline: Duration,
+    /// TLS, or plaintext when explicitly asked for.
+    pub tls: Tls,
 }
 
 /// Serves `routes` plus health and reflection on `listener` until `shutdown` is cancelled.
@@ -90,7 +92,12 @@ pub async fn serve(
     // (port 0 in tests), so the accepted sockets get TCP_NODELAY here. Without it every response
     // written in more than one segment waits on Nagle + delayed ACK (~40 ms).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(config) = options.tls.server_config() {
+        builder = builder.tls_config(config)?;
+    }
+    let auth = auth.bind_service_tokens_to_certificates(options.tls.is_on());
+    let server = builder
         // The server pings too: a long-poll `Pull` answered into a silent link would otherwise hold
         // its leases until they expire; with keep-alive the connection is dropped and the call ends.
         .http2_keepalive_interval(Some(crate::client::KEEP_ALIVE_INTERVAL))

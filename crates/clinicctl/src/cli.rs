@@ -25,7 +25,7 @@ pub struct Endpoints {
     #[arg(
         long,
         env = "CLINIC_REGISTRATION_URL",
-        default_value = "http://127.0.0.1:50051",
+        default_value = "https://127.0.0.1:50051",
         global = true,
         help_heading = "Global options"
     )]
@@ -33,7 +33,7 @@ pub struct Endpoints {
     #[arg(
         long,
         env = "CLINIC_APPOINTMENT_URL",
-        default_value = "http://127.0.0.1:50052",
+        default_value = "https://127.0.0.1:50052",
         global = true,
         help_heading = "Global options"
     )]
@@ -41,11 +41,20 @@ pub struct Endpoints {
     #[arg(
         long,
         env = "CLINIC_NOTIFIER_URL",
-        default_value = "http://127.0.0.1:50053",
+        default_value = "https://127.0.0.1:50053",
         global = true,
         help_heading = "Global options"
     )]
     pub notifier: String,
+    /// PEM certificate of the CA that signs the services' certificates (deploy/local/cluster.sh
+    /// prints where its dev CA is). Needed for https:// URLs; http:// ones are plaintext.
+    #[arg(
+        long,
+        env = "CLINIC_CA_FILE",
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Who calls and how answers are shown.

@@ -37,6 +37,8 @@ pub struct Settings {
     pub lock_timeout: Duration,
     pub drain_deadline: Duration,
     pub outbox: FeedSettings,
+    /// TLS on the server and to registration-service (`registration_url` is then `https://`).
+    pub tls: clinic_common::tls::Tls,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -47,6 +49,7 @@ pub struct Application {
     verifier: TokenVerifier,
     drain_deadline: Duration,
     outbox: FeedSettings,
+    tls: clinic_common::tls::Tls,
 }
 
 impl Application {
@@ -69,6 +72,7 @@ impl Application {
             &settings.registration_url,
             settings.service_token,
             settings.registration_deadline,
+            &settings.tls,
         )?;
         let listener = TcpListener::bind(settings.listen_addr).await?;
         let state = Arc::new(AppState {
@@ -83,6 +87,7 @@ impl Application {
             verifier: settings.verifier,
             drain_deadline: settings.drain_deadline,
             outbox: settings.outbox,
+            tls: settings.tls,
         })
     }
 
@@ -105,6 +110,7 @@ impl Application {
             feed: self.outbox,
             signal: self.state.signal.clone(),
             drain_deadline: self.drain_deadline,
+            tls: self.tls,
         };
         producer
             .serve(

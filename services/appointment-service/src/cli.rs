@@ -54,14 +54,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub verifier: VerifierArgs,
     #[command(flatten)]
+    pub tls: clinic_common::tls::TlsArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
     #[command(flatten)]
     pub outbox: OutboxArgs,
-    /// registration-service address, e.g. http://registration-service:50051.
+    /// registration-service address, e.g. https://registration-service:50051 (http:// with --plaintext).
     #[arg(
         long,
         env = "REGISTRATION_URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "https://127.0.0.1:50051"
     )]
     pub registration_url: String,
     /// File holding this service's `service` token (registration-service mint-service-token).
@@ -92,6 +94,7 @@ impl ServeArgs {
             lock_timeout: Duration::from_millis(self.lock_timeout_ms),
             drain_deadline: self.shutdown.drain_deadline(),
             outbox: self.outbox.settings(),
+            tls: self.tls.load()?,
             migrate_on_start: self.migrate_on_start,
         })
     }

@@ -11,7 +11,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Before telemetry: a healthcheck runs every few seconds and exports nothing.
     if let Command::Healthcheck { listen_addr, check } = &cli.command {
-        std::process::exit(check.exit_code(*listen_addr).await);
+        std::process::exit(
+            check
+                .exit_code(*listen_addr, appointment_service::error::DOMAIN)
+                .await,
+        );
     }
     let _telemetry = telemetry::init("appointment-service")?;
     match &cli.command {

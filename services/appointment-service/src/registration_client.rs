@@ -49,8 +49,13 @@ impl std::fmt::Debug for RegistrationClient {
 
 impl RegistrationClient {
     /// Connects lazily: appointment-service starts even while registration-service is down.
-    pub fn new(url: &str, token: ServiceToken, deadline: Duration) -> anyhow::Result<Self> {
-        let channel = clinic_common::client::internal_channel(url, deadline)?;
+    pub fn new(
+        url: &str,
+        token: ServiceToken,
+        deadline: Duration,
+        tls: &clinic_common::tls::Tls,
+    ) -> anyhow::Result<Self> {
+        let channel = clinic_common::client::internal_channel(url, deadline, tls)?;
         Ok(Self {
             client: RegistrationServiceClient::new(channel),
             token,

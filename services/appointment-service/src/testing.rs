@@ -35,6 +35,7 @@ pub fn settings(
         lock_timeout,
         drain_deadline: Duration::from_secs(5),
         outbox: FeedSettings::default(),
+        tls: clinic_common::tls::Tls::Plaintext,
         migrate_on_start: true,
     }
 }

@@ -8,6 +8,7 @@ use clinic_common::{
     auth::{AuthLayer, ServiceToken, TokenVerifier},
     db,
     server::{self, ServeOptions},
+    tls::Tls,
 };
 use clinic_proto::pb::notifier::v1::notifier_service_server::NotifierServiceServer;
 use secrecy::SecretString;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub purge: PurgeSettings,
     /// After shutdown begins: how long in-flight calls and sends may take to finish.
     pub drain_deadline: Duration,
+    /// TLS on the notifier's server and to both producers (their URLs are then `https://`).
+    pub tls: Tls,
     pub migrate_on_start: bool,
 }
 
@@ -59,6 +62,14 @@ impl Settings {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sender.validate()?;
+        for url in self
+            .sources
+            .iter()
+            .map(|s| &s.url)
+            .chain([&self.registration_url])
+        {
+            self.tls.check_url(url)?;
+        }
         self.purge.validate()?;
         // Every send in flight can record its outcome at once: none waits for a connection while its
         // claim runs out.
@@ -116,6 +127,7 @@ impl Application {
                 source,
                 self.pool.clone(),
                 s.consumer.clone(),
+                s.tls.clone(),
                 workers.clone(),
             ));
         }
@@ -123,6 +135,7 @@ impl Application {
             &s.registration_url,
             s.service_token.clone(),
             Duration::from_secs(5),
+            &s.tls,
         )?;
         let sender = Arc::new(Sender {
             pool: self.pool.clone(),
@@ -151,6 +164,7 @@ impl Application {
                 ServeOptions {
                     services: vec![SERVICE_NAME],
                     drain_deadline: s.drain_deadline,
+                    tls: s.tls.clone(),
                 },
                 shutdown,
             )

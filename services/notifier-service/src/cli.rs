@@ -68,17 +68,19 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub verifier: VerifierArgs,
     #[command(flatten)]
+    pub tls: clinic_common::tls::TlsArgs,
+    #[command(flatten)]
     pub shutdown: ShutdownArgs,
     #[arg(
         long,
         env = "REGISTRATION_URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "https://127.0.0.1:50051"
     )]
     pub registration_url: String,
     #[arg(
         long,
         env = "APPOINTMENT_URL",
-        default_value = "http://127.0.0.1:50052"
+        default_value = "https://127.0.0.1:50052"
     )]
     pub appointment_url: String,
     /// File holding this service's `service` token (registration-service mint-service-token).
@@ -221,6 +223,7 @@ impl ServeArgs {
                 ..PurgeSettings::default()
             },
             drain_deadline: self.shutdown.drain_deadline(),
+            tls: self.tls.load()?,
             migrate_on_start: self.migrate_on_start,
         })
     }
@@ -235,18 +238,10 @@ pub async fn migrate(db_args: &DatabaseArgs) -> anyhow::Result<()> {
 
 /// `gen-seal-keypair`: the opening key readable by its owner only.
 pub fn gen_seal_keypair(out_dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
     std::fs::create_dir_all(out_dir)?;
     let (open, public) = clinic_common::seal::generate_pair();
     let open_path = out_dir.join("seal_open.key");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(&open_path)
-        .and_then(|mut f| f.write_all(format!("{open}\n").as_bytes()))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", open_path.display()))?;
+    clinic_common::config::write_private_file(&open_path, &format!("{open}\n"), false)?;
     std::fs::write(out_dir.join("seal_public.key"), format!("{public}\n"))?;
     println!("wrote {} and seal_public.key", open_path.display());
     Ok(())

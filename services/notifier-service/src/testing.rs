@@ -91,6 +91,7 @@ pub fn settings(
         },
         purge: PurgeSettings::default(),
         drain_deadline: Duration::from_secs(5),
+        tls: clinic_common::tls::Tls::Plaintext,
         migrate_on_start: true,
     }
 }

@@ -37,6 +37,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// The notifier's sealing key: activation tokens leave this service sealed with it.
     pub activation_seal: clinic_common::seal::SealingKey,
+    /// TLS on the server (and which client certificates name a service), or plaintext.
+    pub tls: clinic_common::tls::Tls,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -47,6 +49,7 @@ pub struct Application {
     verifier: TokenVerifier,
     drain_deadline: Duration,
     outbox: FeedSettings,
+    tls: clinic_common::tls::Tls,
 }
 
 impl Application {
@@ -75,6 +78,7 @@ impl Application {
             verifier: settings.verifier,
             drain_deadline: settings.drain_deadline,
             outbox: settings.outbox,
+            tls: settings.tls,
         })
     }
 
@@ -97,6 +101,7 @@ impl Application {
             feed: self.outbox,
             signal: self.state.signal.clone(),
             drain_deadline: self.drain_deadline,
+            tls: self.tls,
         };
         producer
             .serve(

@@ -61,6 +61,19 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         out_dir: PathBuf,
     },
+    /// Write a development CA certificate (ca.pem; its key is not kept) and, per service, a
+    /// certificate and key (<name>.pem, <name>.key) naming the service, localhost, 127.0.0.1 and
+    /// ::1. For a laptop, compose and tests; production certificates come from your own CA.
+    GenDevCerts {
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+        /// A service to issue a certificate for (repeat the flag).
+        #[arg(
+            long = "service",
+            default_values = ["registration-service", "appointment-service", "notifier-service"]
+        )]
+        services: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -113,6 +126,8 @@ pub struct ServeArgs {
     /// key's while the signing key rotates (the signing key's own is always accepted).
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: clinic_common::tls::TlsArgs,
     #[command(flatten)]
     pub shutdown: ShutdownArgs,
     #[command(flatten)]
@@ -182,6 +197,7 @@ impl ServeArgs {
             activation_seal: clinic_common::seal::SealingKey::from_file(
                 &self.activation_seal_key_file,
             )?,
+            tls: self.tls.load()?,
             migrate_on_start: self.migrate_on_start,
         })
     }
@@ -215,7 +231,9 @@ async fn create_admin(args: &AdminArgs, clinic_id: Option<Uuid>) -> anyhow::Resu
 pub async fn run_operator_command(command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("serve is run by main"),
-        Command::Healthcheck { listen_addr, check } => check.run(*listen_addr).await?,
+        Command::Healthcheck { listen_addr, check } => {
+            check.run(*listen_addr, crate::error::DOMAIN).await?
+        }
         Command::Migrate(args) => {
             let pool = db::pool(&args.db.database_url, SCHEMA, 1)?;
             db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
@@ -237,20 +255,18 @@ pub async fn run_operator_command(command: &Command) -> anyhow::Result<()> {
             let pair = generate_key_pair()?;
             std::fs::create_dir_all(out_dir)?;
             let private = out_dir.join("jwt_private.pem");
-            write_private(&private, &pair.private_pem)?;
+            clinic_common::config::write_private_file(&private, &pair.private_pem, true)?;
             std::fs::write(out_dir.join("jwt_public.pem"), &pair.public_pem)?;
             eprintln!("wrote {} and jwt_public.pem", private.display());
         }
+        Command::GenDevCerts { out_dir, services } => {
+            let names: Vec<&str> = services.iter().map(String::as_str).collect();
+            clinic_common::tls::write_dev_certificates(out_dir, &names)?;
+            eprintln!(
+                "wrote ca.pem and a certificate per service in {}",
+                out_dir.display()
+            );
+        }
     }
-    Ok(())
-}
-
-fn write_private(path: &std::path::Path, pem: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)?.write_all(pem.as_bytes())?;
     Ok(())
 }

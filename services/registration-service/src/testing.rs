@@ -26,6 +26,7 @@ pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
             logins_per_account_per_minute: NonZeroU32::new(1_000_000).expect("non-zero"),
         },
         activation_seal: keys.seal.sealing_key(),
+        tls: clinic_common::tls::Tls::Plaintext,
         migrate_on_start: true,
     }
 }

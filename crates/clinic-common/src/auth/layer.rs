@@ -4,10 +4,14 @@ use std::{
 };
 
 use futures::future::{Either, Ready, ready};
-use tonic::Status;
+use rustls_pki_types::CertificateDer;
+use tonic::{
+    Status,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
 
 use super::{Access, Identity, Policy, Role, TokenVerifier};
-use crate::error::ApiError;
+use crate::{error::ApiError, tls::certificate_names};
 
 /// Tower layer that checks every RPC against the service's [`Policy`] before it reaches a handler,
 /// and puts the verified [`Identity`] into the request extensions.
@@ -16,11 +20,18 @@ pub struct AuthLayer {
     state: Arc<AuthState>,
 }
 
+#[derive(Clone)]
 struct AuthState {
     verifier: TokenVerifier,
     policy: Policy,
     domain: &'static str,
+    /// Mutual TLS is on: a service token counts only over a connection whose client certificate
+    /// names that service.
+    bind_service_tokens: bool,
 }
+
+/// The client certificate chain of the connection a request came on, if it presented one.
+type PeerCertificates = Option<Arc<Vec<CertificateDer<'static>>>>;
 
 impl AuthLayer {
     /// `domain` is the service name used in the `ErrorInfo` of refusals.
@@ -30,8 +41,16 @@ impl AuthLayer {
                 verifier,
                 policy,
                 domain,
+                bind_service_tokens: false,
             }),
         }
+    }
+
+    /// With mutual TLS on, a service token is honoured only over a connection whose verified
+    /// client certificate names that service: a copied token is worth nothing without the key.
+    pub fn bind_service_tokens_to_certificates(mut self, on: bool) -> Self {
+        Arc::make_mut(&mut self.state).bind_service_tokens = on;
+        self
     }
 }
 
@@ -53,10 +72,21 @@ pub struct AuthService<S> {
 
 impl AuthState {
     /// `Ok(None)`: public RPC. `Ok(Some)`: authenticated and allowed.
+    #[cfg(test)]
     fn authorize(
         &self,
         path: &str,
         headers: &http::HeaderMap,
+    ) -> Result<Option<Identity>, ApiError> {
+        self.authorize_on(path, headers, &None)
+    }
+
+    /// [`Self::authorize`] of a call that came on a connection with the client certificates `peer`.
+    fn authorize_on(
+        &self,
+        path: &str,
+        headers: &http::HeaderMap,
+        peer: &PeerCertificates,
     ) -> Result<Option<Identity>, ApiError> {
         let access = match self.policy.access(path) {
             // A service this server does not host: what a server without the route answers. It
@@ -100,6 +130,22 @@ impl AuthState {
             };
             return Err(ApiError::forbidden(format!("{who} may not call this RPC")));
         }
+        if claims.role == Role::Service && self.bind_service_tokens {
+            let leaf = peer.as_ref().and_then(|chain| chain.first());
+            let name = claims.sub.strip_prefix("service:").unwrap_or_default();
+            if !leaf.is_some_and(|leaf| certificate_names(leaf, name)) {
+                tracing::warn!(
+                    rpc = path,
+                    service = %claims.sub,
+                    "service token without that service's client certificate refused"
+                );
+                return Err(ApiError::new(
+                    tonic::Code::Unauthenticated,
+                    "TOKEN_INVALID",
+                    "a service token is valid only with that service's client certificate",
+                ));
+            }
+        }
         Ok(Some(Identity::from(claims)))
     }
 }
@@ -117,7 +163,14 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        match self.state.authorize(req.uri().path(), req.headers()) {
+        let peer = req
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(TlsConnectInfo::peer_certs);
+        match self
+            .state
+            .authorize_on(req.uri().path(), req.headers(), &peer)
+        {
             Ok(identity) => {
                 if let Some(identity) = identity {
                     req.extensions_mut().insert(identity);
@@ -163,6 +216,7 @@ mod tests {
             verifier: TokenVerifier::from_pem(&pair.public_pem).unwrap(),
             policy,
             domain: "test",
+            bind_service_tokens: false,
         };
         let issuer = TokenIssuer::from_pem(&pair.private_pem).unwrap();
         (state, issuer, pair)
@@ -361,5 +415,49 @@ mod tests {
             "FORBIDDEN",
             "named for one RPC, not for the others"
         );
+    }
+
+    #[test]
+    fn with_mutual_tls_a_service_token_needs_that_services_certificate() {
+        let (state, issuer) = state();
+        let token = issuer
+            .issue(
+                "service:caller",
+                Role::Service,
+                None,
+                &["test"],
+                Duration::from_secs(60),
+            )
+            .unwrap()
+            .0;
+        let caller = headers(&format!("Bearer {token}"));
+        let dir = tempfile::tempdir().unwrap();
+        let certs = crate::tls::write_dev_certificates(dir.path(), &["caller", "other"]).unwrap();
+        let chain = |name: &str| Some(Arc::new(vec![certs.certificate_der(name).unwrap()]));
+
+        // Plaintext (binding off): the token alone, as before.
+        assert!(state.authorize_on("/svc/Internal", &caller, &None).is_ok());
+        let bound = AuthState {
+            bind_service_tokens: true,
+            ..state
+        };
+        let who = bound
+            .authorize_on("/svc/Internal", &caller, &chain("caller"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(who.subject, "service:caller");
+        for peer in [None, chain("other")] {
+            let err = bound
+                .authorize_on("/svc/Internal", &caller, &peer)
+                .unwrap_err();
+            assert_eq!(
+                (err.code, err.reason, err.message.as_str()),
+                (
+                    tonic::Code::Unauthenticated,
+                    "TOKEN_INVALID",
+                    "a service token is valid only with that service's client certificate"
+                )
+            );
+        }
     }
 }

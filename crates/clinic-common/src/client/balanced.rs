@@ -59,6 +59,8 @@ impl std::fmt::Debug for BalancedChannel {
 }
 
 struct Shared {
+    /// `http` or `https`; with `https`, `configure` sets the TLS config (and the name checked).
+    scheme: &'static str,
     host: String,
     port: u16,
     configure: Configure,
@@ -87,8 +89,9 @@ impl Drop for Shared {
 }
 
 impl BalancedChannel {
-    /// A lazily connected channel to `url` (`http://host:port`); `configure` sets up the endpoint of
-    /// each address (timeouts, keep-alive). Needs a Tokio runtime when the host is a name.
+    /// A lazily connected channel to `url` (`http://host:port` or `https://host:port`); `configure`
+    /// sets up the endpoint of each address (timeouts, keep-alive, and for `https` the TLS config,
+    /// whose name to check is the host's, not the address's). Needs a Tokio runtime when the host is a name.
     pub fn new(
         url: &str,
         configure: impl Fn(Endpoint) -> Endpoint + Send + Sync + 'static,
@@ -106,10 +109,11 @@ impl BalancedChannel {
         down_for: Duration,
     ) -> anyhow::Result<Self> {
         let uri: http::Uri = url.parse()?;
-        anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "{url}: only http:// (plaintext inside the cluster) is supported"
-        );
+        let scheme = match uri.scheme_str() {
+            Some("http") => "http",
+            Some("https") => "https",
+            _ => anyhow::bail!("{url}: only http:// and https:// URLs are supported"),
+        };
         let host = uri
             .host()
             .ok_or_else(|| anyhow::anyhow!("{url}: no host"))?
@@ -118,6 +122,7 @@ impl BalancedChannel {
         let port = uri.port_u16().unwrap_or(80);
         let literal = host.parse::<IpAddr>().ok();
         let shared = Arc::new(Shared {
+            scheme,
             host,
             port,
             configure: Arc::new(configure),
@@ -208,7 +213,7 @@ impl Shared {
             let backend = match kept.remove(addr) {
                 Some(b) => b,
                 None => {
-                    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
+                    let endpoint = Endpoint::from_shared(format!("{}://{addr}", self.scheme))?;
                     Arc::new(Backend {
                         addr: *addr,
                         channel: (self.configure)(endpoint).connect_lazy(),

@@ -21,6 +21,7 @@ use crate::{
     error::{self, ApiError},
     server::{self, ServeOptions},
     time_pb,
+    tls::Tls,
 };
 
 #[derive(Debug, Clone)]
@@ -87,6 +88,7 @@ pub struct Producer {
     /// What the service's use cases call after committing events.
     pub signal: CommitSignal,
     pub drain_deadline: Duration,
+    pub tls: Tls,
 }
 
 impl Producer {
@@ -113,6 +115,7 @@ impl Producer {
         let options = ServeOptions {
             services: vec![self.service_name, SERVICE_NAME],
             drain_deadline: self.drain_deadline,
+            tls: self.tls,
         };
         let served = server::serve(listener, routes, auth, options, shutdown).await;
         // The feed's tasks (LISTEN, NOTIFY, purge) were cancelled with the server; they finish what

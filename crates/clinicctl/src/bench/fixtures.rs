@@ -19,13 +19,13 @@ const PAGE: i32 = 100;
 
 pub async fn registration(endpoints: &Endpoints) -> anyhow::Result<Registration> {
     Ok(Registration::new(
-        connect::channel(&endpoints.registration).await?,
+        connect::channel(&endpoints.registration, endpoints.ca_file.as_deref()).await?,
     ))
 }
 
 pub async fn appointments(endpoints: &Endpoints) -> anyhow::Result<Appointments> {
     Ok(Appointments::new(
-        connect::channel(&endpoints.appointment).await?,
+        connect::channel(&endpoints.appointment, endpoints.ca_file.as_deref()).await?,
     ))
 }
 

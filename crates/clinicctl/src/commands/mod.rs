@@ -38,19 +38,27 @@ impl Ctx {
 
     pub async fn registration(&self) -> anyhow::Result<Registration> {
         Ok(Registration::new(
-            connect::channel(&self.endpoints.registration).await?,
+            connect::channel(
+                &self.endpoints.registration,
+                self.endpoints.ca_file.as_deref(),
+            )
+            .await?,
         ))
     }
 
     pub async fn appointments(&self) -> anyhow::Result<Appointments> {
         Ok(Appointments::new(
-            connect::channel(&self.endpoints.appointment).await?,
+            connect::channel(
+                &self.endpoints.appointment,
+                self.endpoints.ca_file.as_deref(),
+            )
+            .await?,
         ))
     }
 
     pub async fn notifier(&self) -> anyhow::Result<NotifierServiceClient<Channel>> {
         Ok(NotifierServiceClient::new(
-            connect::channel(&self.endpoints.notifier).await?,
+            connect::channel(&self.endpoints.notifier, self.endpoints.ca_file.as_deref()).await?,
         ))
     }
 

@@ -28,6 +28,7 @@ async fn sequential_internal_calls_to_registration_service_do_not_stall() {
         &format!("http://{}", cluster.registration.addr),
         token.into(),
         Duration::from_secs(5),
+        &clinic_common::tls::Tls::Plaintext,
     )
     .unwrap();
     internal.ask(patient.id).await.unwrap();

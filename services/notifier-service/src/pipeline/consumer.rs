@@ -10,7 +10,8 @@ use std::{future::Future, time::Duration};
 
 use clinic_common::{
     auth::{ServiceToken, with_bearer},
-    client::BalancedChannel,
+    client::{BalancedChannel, internal_channel_with},
+    tls::Tls,
 };
 use clinic_proto::pb::outbox::v1::{
     AckRequest, PullRequest, PullResponse, outbox_feed_client::OutboxFeedClient,
@@ -52,16 +53,15 @@ pub struct ConsumerSettings {
 fn feed_client(
     url: &str,
     settings: &ConsumerSettings,
+    tls: &Tls,
 ) -> anyhow::Result<OutboxFeedClient<BalancedChannel>> {
     let (interval, timeout) = (settings.keep_alive_interval, settings.keep_alive_timeout);
     // Pulls are spread over the producer's replicas too: the leases live in its database.
-    let channel = BalancedChannel::new(url, move |endpoint| {
+    let channel = internal_channel_with(url, tls, move |endpoint| {
         endpoint
             .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
             .http2_keep_alive_interval(interval)
             .keep_alive_timeout(timeout)
-            .keep_alive_while_idle(true)
     })?;
     Ok(OutboxFeedClient::new(channel))
 }
@@ -116,9 +116,10 @@ pub async fn run(
     source: Source,
     pool: PgPool,
     settings: ConsumerSettings,
+    tls: Tls,
     shutdown: CancellationToken,
 ) {
-    let mut feed = match feed_client(&source.url, &settings) {
+    let mut feed = match feed_client(&source.url, &settings, &tls) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(source = source.name, error = %e, "bad source url; consumer not started");

@@ -30,8 +30,13 @@ pub struct Contacts {
 }
 
 impl Contacts {
-    pub fn new(url: &str, token: ServiceToken, deadline: Duration) -> anyhow::Result<Self> {
-        let channel = clinic_common::client::internal_channel(url, deadline)?;
+    pub fn new(
+        url: &str,
+        token: ServiceToken,
+        deadline: Duration,
+        tls: &clinic_common::tls::Tls,
+    ) -> anyhow::Result<Self> {
+        let channel = clinic_common::client::internal_channel(url, deadline, tls)?;
         Ok(Self {
             client: RegistrationServiceClient::new(channel),
             token,

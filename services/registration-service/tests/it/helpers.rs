@@ -68,6 +68,15 @@ pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettin
     spawn_settings(db, keys, settings).await
 }
 
+/// A server speaking TLS with `tls` (mutual: services present their certificates).
+pub async fn spawn_with_tls(tls: clinic_common::tls::Tls) -> TestApp {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let mut settings = registration_service::testing::settings(&db, &keys);
+    settings.tls = tls;
+    spawn_settings(db, keys, settings).await
+}
+
 async fn spawn_settings(
     db: Arc<TestDb>,
     keys: Arc<TestKeys>,

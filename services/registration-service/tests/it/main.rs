@@ -16,4 +16,5 @@ mod outbox_atomicity;
 mod purge;
 mod reflection;
 mod shutdown;
+mod tls;
 mod validation;
