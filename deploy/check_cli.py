@@ -19,7 +19,7 @@ import yaml
 SERVICES = ("registration-service", "appointment-service", "notifier-service")
 # Read by clinic_common::telemetry, not by clap.
 TELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "LOG_FORMAT", "RUST_LOG"}
-ONE_SHOT = re.compile(r"(keys$|-migrate$)")
+ONE_SHOT = re.compile(r"(keys$|certs$|-migrate$)")
 
 bin_dir, root = Path(sys.argv[1]), Path(sys.argv[2])
 errors = []
@@ -83,8 +83,8 @@ for name, svc in services.items():
             if test[:1] != ["CMD"] or len(test) < 3:
                 errors.append(f"compose {name}: healthcheck is not [CMD, <binary>, healthcheck]")
             else:
-                # It runs in the service's environment; of that, it reads LISTEN_ADDR.
-                uses = [n for n in env if n == "LISTEN_ADDR"]
+                # It runs in the service's environment; of that, it reads LISTEN_ADDR and TLS.
+                uses = [n for n in env if n == "LISTEN_ADDR" or n.startswith("TLS_")]
                 check(f"compose {name} healthcheck", test[1], test[2], uses)
     for dep, cond in (svc.get("depends_on") or {}).items():
         condition = cond.get("condition")
@@ -111,9 +111,16 @@ for path in sorted((root / "deploy" / "k8s").rglob("*.yaml")):
             env = [e["name"] for e in c.get("env", [])]
             check(f"{path.relative_to(root)} {c['name']}", image, c["args"][0], env)
             for probe in ("readinessProbe", "livenessProbe"):
-                grpc = (c.get(probe) or {}).get("grpc")
-                if doc["kind"] == "Deployment" and not grpc:
-                    errors.append(f"{path.relative_to(root)} {c['name']}: no grpc {probe}")
+                if doc["kind"] != "Deployment":
+                    continue
+                # The kubelet's grpc probe speaks plaintext only: the binary's own TLS healthcheck.
+                command = ((c.get(probe) or {}).get("exec") or {}).get("command") or []
+                label = f"{path.relative_to(root)} {c['name']} {probe}"
+                if len(command) < 2 or command[0].split("/")[-1] != image:
+                    errors.append(f"{label}: not an exec of {image} healthcheck")
+                    continue
+                uses = [n for n in env if n == "LISTEN_ADDR" or n.startswith("TLS_")]
+                check(label, image, command[1], uses)
 
 for e in errors:
     print(f"ERROR {e}")
