@@ -24,6 +24,24 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Calls one connection may have in flight; more wait for a free slot.
 pub const CONCURRENCY_PER_CONNECTION: usize = 256;
 
+/// Bounds every call and every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Longest any call may run; past it the call ends `CANCELLED` ("Timeout expired").
+    pub request_timeout: Duration,
+    /// Calls one connection may have in flight; more wait for a free slot.
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: REQUEST_TIMEOUT,
+            concurrency_per_connection: CONCURRENCY_PER_CONNECTION,
+        }
+    }
+}
+
 pub struct ServeOptions {
     /// Fully qualified names of the gRPC services this server hosts, reported by health.
     pub services: Vec<&'static str>,
@@ -31,6 +49,7 @@ pub struct ServeOptions {
     pub drain_deadline: Duration,
     /// TLS, or plaintext when explicitly asked for.
     pub tls: Tls,
+    pub limits: ServerLimits,
 }
 
 /// Serves `routes` plus health and reflection on `listener` until `shutdown` is cancelled.
@@ -102,8 +121,8 @@ pub async fn serve(
         // its leases until they expire; with keep-alive the connection is dropped and the call ends.
         .http2_keepalive_interval(Some(crate::client::KEEP_ALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(crate::client::KEEP_ALIVE_TIMEOUT))
-        .timeout(REQUEST_TIMEOUT)
-        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .timeout(options.limits.request_timeout)
+        .concurrency_limit_per_connection(options.limits.concurrency_per_connection)
         .layer(tower::ServiceBuilder::new().layer(RpcSpanLayer).layer(auth))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop);

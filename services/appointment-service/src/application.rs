@@ -111,6 +111,7 @@ impl Application {
             signal: self.state.signal.clone(),
             drain_deadline: self.drain_deadline,
             tls: self.tls,
+            limits: Default::default(),
         };
         producer
             .serve(

@@ -165,6 +165,7 @@ impl Application {
                     services: vec![SERVICE_NAME],
                     drain_deadline: s.drain_deadline,
                     tls: s.tls.clone(),
+                    limits: Default::default(),
                 },
                 shutdown,
             )

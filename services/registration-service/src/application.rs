@@ -39,6 +39,8 @@ pub struct Settings {
     pub activation_seal: clinic_common::seal::SealingKey,
     /// TLS on the server (and which client certificates name a service), or plaintext.
     pub tls: clinic_common::tls::Tls,
+    /// Per-call timeout and per-connection concurrency (the defaults; tests shorten them).
+    pub server_limits: clinic_common::server::ServerLimits,
     /// Dev and tests only; production runs the `migrate` subcommand.
     pub migrate_on_start: bool,
 }
@@ -50,6 +52,7 @@ pub struct Application {
     drain_deadline: Duration,
     outbox: FeedSettings,
     tls: clinic_common::tls::Tls,
+    server_limits: clinic_common::server::ServerLimits,
 }
 
 impl Application {
@@ -79,6 +82,7 @@ impl Application {
             drain_deadline: settings.drain_deadline,
             outbox: settings.outbox,
             tls: settings.tls,
+            server_limits: settings.server_limits,
         })
     }
 
@@ -102,6 +106,7 @@ impl Application {
             signal: self.state.signal.clone(),
             drain_deadline: self.drain_deadline,
             tls: self.tls,
+            limits: self.server_limits,
         };
         producer
             .serve(

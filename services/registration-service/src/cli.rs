@@ -198,6 +198,7 @@ impl ServeArgs {
                 &self.activation_seal_key_file,
             )?,
             tls: self.tls.load()?,
+            server_limits: Default::default(),
             migrate_on_start: self.migrate_on_start,
         })
     }

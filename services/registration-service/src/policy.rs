@@ -10,7 +10,9 @@ pub use clinic_common::outbox::feed::SERVICE_NAME as FEED_SERVICE_NAME;
 pub const SERVICE_NAME: &str = "clinic.registration.v1.RegistrationService";
 
 const CENTER_ADMIN: &[Role] = &[Role::ClinicCenterAdmin];
-const PATIENT_READERS: &[Role] = &[Role::ClinicCenterAdmin, Role::ClinicAdmin, Role::Patient];
+/// A clinic admin is not among them: registration-service cannot tell which patients a clinic serves,
+/// and a clinic admin sees its reservations' patients through appointment-service.
+const PATIENT_READERS: &[Role] = &[Role::ClinicCenterAdmin, Role::Patient];
 /// GetPatient's internal callers: a reservation's patient check, an appointment e-mail's recipient.
 const PATIENT_READING_SERVICES: &[&str] = &[audience::APPOINTMENT, audience::NOTIFIER];
 

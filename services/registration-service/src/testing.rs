@@ -27,6 +27,7 @@ pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
         },
         activation_seal: keys.seal.sealing_key(),
         tls: clinic_common::tls::Tls::Plaintext,
+        server_limits: Default::default(),
         migrate_on_start: true,
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     auth::{Access, AuthLayer, Policy, TokenVerifier, audience},
     db,
     error::{self, ApiError},
-    server::{self, ServeOptions},
+    server::{self, ServeOptions, ServerLimits},
     time_pb,
     tls::Tls,
 };
@@ -89,6 +89,7 @@ pub struct Producer {
     pub signal: CommitSignal,
     pub drain_deadline: Duration,
     pub tls: Tls,
+    pub limits: ServerLimits,
 }
 
 impl Producer {
@@ -116,6 +117,7 @@ impl Producer {
             services: vec![self.service_name, SERVICE_NAME],
             drain_deadline: self.drain_deadline,
             tls: self.tls,
+            limits: self.limits,
         };
         let served = server::serve(listener, routes, auth, options, shutdown).await;
         // The feed's tasks (LISTEN, NOTIFY, purge) were cancelled with the server; they finish what

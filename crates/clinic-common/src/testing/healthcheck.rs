@@ -5,8 +5,14 @@ use std::{
     process::{Command, Output},
 };
 
-/// `<bin> healthcheck --addr <addr>`, with a LISTEN_ADDR that must lose to `--addr`.
+/// `<bin> healthcheck --addr <addr> --plaintext` (the in-process test servers speak plaintext), with
+/// a LISTEN_ADDR that must lose to `--addr`.
 pub fn run_healthcheck(bin: &str, addr: SocketAddr) -> Output {
+    run_healthcheck_with(bin, addr, &[("PLAINTEXT", "true")])
+}
+
+/// `<bin> healthcheck --addr <addr>` with `env` (e.g. the service's TLS files) added.
+pub fn run_healthcheck_with(bin: &str, addr: SocketAddr, env: &[(&str, &str)]) -> Output {
     Command::new(bin)
         .args([
             "healthcheck",
@@ -16,6 +22,7 @@ pub fn run_healthcheck(bin: &str, addr: SocketAddr) -> Output {
             "3000",
         ])
         .env("LISTEN_ADDR", "127.0.0.1:9")
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .output()
         .expect("run the healthcheck subcommand")

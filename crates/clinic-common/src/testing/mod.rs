@@ -17,6 +17,7 @@ pub use db_faults::{allow_outbox_inserts, refuse_outbox_inserts, wait_for_lock_w
 pub use grpcurl::grpcurl;
 pub use healthcheck::{
     assert_healthcheck_passes_then_fails_on_closed_port, closed_port, run_healthcheck,
+    run_healthcheck_with,
 };
 pub use pg_cluster::{PgCluster, StopMode};
 pub use postgres::TestDb;

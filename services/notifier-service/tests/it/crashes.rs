@@ -61,6 +61,8 @@ fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) 
         .env("DATABASE_URL", &db.url)
         .env("MIGRATE_ON_START", "true")
         .env("RUST_LOG", "warn")
+        // Plaintext, as every suite of this crate; the system tests run the binaries over mutual TLS.
+        .env("PLAINTEXT", "true")
         .env("JWT_PUBLIC_KEY_FILE", dir.join("public.pem"))
         .env("JWT_PRIVATE_KEY_FILE", dir.join("private.pem"))
         .env("SERVICE_TOKEN_FILE", dir.join("token"))

@@ -1,6 +1,7 @@
 //! Approval as ONE statement in its own (implicit) transaction, one round trip: the compare-and-swap
-//! on (id, version, PENDING), the patient account (awaiting activation) with the request's password
-//! hash, its activation token (only the SHA-256 is stored) and the `registration.approved` outbox row.
+//! on (id, version, PENDING), which also clears the request's password hash, the patient account
+//! (awaiting activation) with that hash (read by `pending` from the statement's snapshot, before the
+//! update), its activation token (only the SHA-256 is stored) and the `registration.approved` outbox row.
 //! Returns the approved request, or nothing when the compare-and-swap matched nothing. A unique
 //! violation on the account (e-mail or insurance number taken) fails the whole statement.
 //! Foreign keys between the inserted rows are checked at the end of the statement, when all exist.
@@ -15,16 +16,19 @@ use crate::domain::RegistrationRecord;
 /// expiry, `$7` the token sealed for the notifier (for the e-mail; never in clear here), `$8` event id,
 /// `$9` traceparent.
 pub const APPROVE: &str = "\
-WITH decided AS ( \
+WITH pending AS ( \
+    SELECT password_hash FROM registration_requests WHERE id = $1), \
+decided AS ( \
     UPDATE registration_requests \
-    SET status = 'APPROVED', version = version + 1, decided_by = $3, decided_at = now() \
+    SET status = 'APPROVED', version = version + 1, decided_by = $3, decided_at = now(), \
+        password_hash = NULL \
     WHERE id = $1 AND version = $2 AND status = 'PENDING' \
     RETURNING *), \
 account AS ( \
     INSERT INTO accounts (id, email, password_hash, role, first_name, last_name, insurance_number, \
                           registration_request_id, status) \
-    SELECT $4, email, password_hash, 'patient', first_name, last_name, insurance_number, id, \
-           'AWAITING_ACTIVATION' FROM decided \
+    SELECT $4, email, (SELECT password_hash FROM pending), 'patient', first_name, last_name, \
+           insurance_number, id, 'AWAITING_ACTIVATION' FROM decided \
     RETURNING id), \
 token AS ( \
     INSERT INTO activation_tokens (token_hash, account_id, expires_at) SELECT $5, id, $6 FROM account), \

@@ -86,7 +86,7 @@ pub async fn try_reject(
     sqlx::query_as(concat!(
         "UPDATE registration_requests \
          SET status = 'REJECTED', version = version + 1, decided_by = $3, decided_at = now(), \
-             rejection_reason = $4 \
+             rejection_reason = $4, password_hash = NULL \
          WHERE id = $1 AND version = $2 AND status = 'PENDING' RETURNING ",
         columns!()
     ))

@@ -180,6 +180,20 @@ async fn after_activation_login_gives_a_token_that_reads_only_its_own_patient() 
         assert_eq!(error_info(&err).0, "FORBIDDEN");
     }
 
+    // A clinic admin may not: registration-service cannot tell whether the patient is its clinic's.
+    let clinic_admin = app.token_for(&Uuid::new_v4().to_string(), Role::ClinicAdmin);
+    let err = client
+        .get_patient(bearer(
+            &clinic_admin,
+            pb::GetPatientRequest {
+                patient_id: patient_id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(error_info(&err).0, "FORBIDDEN");
+
     // A service caller (appointment-service) may read it.
     let service = app.token_for("service:appointment-service", Role::Service);
     let seen = client

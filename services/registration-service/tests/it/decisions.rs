@@ -301,3 +301,51 @@ async fn the_rejection_event_names_who_decided_and_when() {
         "{in_event}"
     );
 }
+
+#[tokio::test]
+async fn a_decided_request_keeps_no_password_hash_and_the_account_has_it() {
+    let app = spawn_app().await;
+    let admin = app.admin(1).await;
+    let approved = app.submit(form()).await;
+    let rejected = app.submit(form()).await;
+    let mut client = app.client().await;
+    let hash_on_request = |id: String| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT password_hash FROM registration_requests WHERE id = $1::uuid",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let pending_hash = hash_on_request(approved.id.clone())
+        .await
+        .expect("a pending request holds its hash");
+
+    client
+        .approve_registration_request(approve(&approved.id, 1, &admin.token))
+        .await
+        .unwrap();
+    client
+        .reject_registration_request(reject(&rejected.id, 1, &admin.token))
+        .await
+        .unwrap();
+
+    assert_eq!(hash_on_request(approved.id.clone()).await, None);
+    assert_eq!(hash_on_request(rejected.id.clone()).await, None);
+    let account_hash: String = sqlx::query_scalar(
+        "SELECT password_hash FROM accounts WHERE registration_request_id = $1::uuid",
+    )
+    .bind(&approved.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        account_hash, pending_hash,
+        "the approval moved it to the account"
+    );
+    assert!(account_hash.starts_with("$argon2id$"));
+}

@@ -68,6 +68,15 @@ pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettin
     spawn_settings(db, keys, settings).await
 }
 
+/// A server with these per-call and per-connection limits.
+pub async fn spawn_with_server_limits(limits: clinic_common::server::ServerLimits) -> TestApp {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let mut settings = registration_service::testing::settings(&db, &keys);
+    settings.server_limits = limits;
+    spawn_settings(db, keys, settings).await
+}
+
 /// A server speaking TLS with `tls` (mutual: services present their certificates).
 pub async fn spawn_with_tls(tls: clinic_common::tls::Tls) -> TestApp {
     let db = Arc::new(TestDb::create().await);

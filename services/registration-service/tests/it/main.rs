@@ -15,6 +15,7 @@ mod limits;
 mod outbox_atomicity;
 mod purge;
 mod reflection;
+mod server_limits;
 mod shutdown;
 mod tls;
 mod validation;

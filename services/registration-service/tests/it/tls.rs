@@ -2,7 +2,7 @@
 
 use clinic_common::{
     auth::Role,
-    testing::{bearer, error_info},
+    testing::{bearer, error_info, run_healthcheck_with},
     tls::{DevCertificates, verify_server_with, write_dev_certificates},
 };
 use clinic_proto::pb::registration::v1::{
@@ -193,4 +193,39 @@ async fn a_service_token_counts_only_with_that_services_certificate() {
             "a service token is valid only with that service's client certificate"
         );
     }
+}
+
+// The subcommand blocks its thread while the server runs on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_healthcheck_subcommand_speaks_tls_with_the_services_own_files() {
+    let s = tls_server().await;
+    let files = s.certs.service("registration-service");
+    let (cert, key, ca) = (
+        files.cert.display().to_string(),
+        files.key.display().to_string(),
+        s.certs.ca.display().to_string(),
+    );
+    let bin = env!("CARGO_BIN_EXE_registration-service");
+    let tls = [
+        ("TLS_CERT_FILE", cert.as_str()),
+        ("TLS_KEY_FILE", key.as_str()),
+        ("TLS_CA_FILE", ca.as_str()),
+    ];
+    let ok = run_healthcheck_with(bin, s.app.addr, &tls);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let plain = run_healthcheck_with(bin, s.app.addr, &[("PLAINTEXT", "true")]);
+    assert!(
+        !plain.status.success(),
+        "a plaintext check of a TLS server passed"
+    );
+    let neither = run_healthcheck_with(bin, s.app.addr, &[]);
+    let stderr = String::from_utf8_lossy(&neither.stderr);
+    assert!(
+        !neither.status.success() && stderr.contains("--plaintext"),
+        "{stderr}"
+    );
 }
