@@ -47,7 +47,9 @@ pub struct Settings {
     pub purge: PurgeSettings,
     /// After shutdown begins: how long in-flight calls and sends may take to finish.
     pub drain_deadline: Duration,
-    pub migrate_on_start: bool,
+    /// Set: migrate first, connected with it (the migration role; dev and tests only, production runs
+    /// the `migrate` subcommand). The server connects as `database_url`, the runtime role.
+    pub migration_database_url: Option<SecretString>,
 }
 
 impl Settings {
@@ -84,14 +86,14 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        if let Some(url) = &settings.migration_database_url {
+            db::migrate_url(url, SCHEMA, &MIGRATOR).await?;
+        }
         let pool = db::pool(
             &settings.database_url,
             SCHEMA,
             settings.database_max_connections,
         )?;
-        if settings.migrate_on_start {
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-        }
         let listener = TcpListener::bind(settings.listen_addr).await?;
         Ok(Self {
             listener,

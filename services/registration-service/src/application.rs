@@ -37,8 +37,9 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// The notifier's sealing key: activation tokens leave this service sealed with it.
     pub activation_seal: clinic_common::seal::SealingKey,
-    /// Dev and tests only; production runs the `migrate` subcommand.
-    pub migrate_on_start: bool,
+    /// Set: migrate first, connected with it (the migration role; dev and tests only, production runs
+    /// the `migrate` subcommand). The server connects as `database_url`, the runtime role.
+    pub migration_database_url: Option<SecretString>,
 }
 
 pub struct Application {
@@ -51,14 +52,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if let Some(url) = &settings.migration_database_url {
+            db::migrate_url(url, SCHEMA, &MIGRATOR).await?;
+        }
         let pool = db::pool(
             &settings.database_url,
             SCHEMA,
             settings.database_max_connections,
         )?;
-        if settings.migrate_on_start {
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-        }
         let listener = TcpListener::bind(settings.listen_addr).await?;
         let state = Arc::new(AppState {
             pool,

@@ -19,7 +19,7 @@ pub use healthcheck::{
     assert_healthcheck_passes_then_fails_on_closed_port, closed_port, run_healthcheck,
 };
 pub use pg_cluster::{PgCluster, StopMode};
-pub use postgres::TestDb;
+pub use postgres::{ServiceUrls, TestDb, with_login};
 pub use proxy::TcpProxy;
 pub use reflection::{expected_services, listed_services};
 pub use running::Running;

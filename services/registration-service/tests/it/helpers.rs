@@ -54,7 +54,7 @@ pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
 }
 
 async fn spawn_on_with(db: Arc<TestDb>, keys: Arc<TestKeys>, feed: FeedSettings) -> TestApp {
-    let mut settings = registration_service::testing::settings(&db, &keys);
+    let mut settings = registration_service::testing::settings(&db, &keys).await;
     settings.outbox = feed;
     spawn_settings(db, keys, settings).await
 }
@@ -63,7 +63,7 @@ async fn spawn_on_with(db: Arc<TestDb>, keys: Arc<TestKeys>, feed: FeedSettings)
 pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettings) -> TestApp {
     let db = Arc::new(TestDb::create().await);
     let keys = Arc::new(TestKeys::generate());
-    let mut settings = registration_service::testing::settings(&db, &keys);
+    let mut settings = registration_service::testing::settings(&db, &keys).await;
     settings.limits = limits;
     spawn_settings(db, keys, settings).await
 }
