@@ -60,6 +60,9 @@ export DATABASE_URL="$url"
 export JWT_PRIVATE_KEY_FILE="$work/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$work/keys/jwt_public.pem"
 "$bin/notifier-service" gen-seal-keypair --out-dir "$work/keys" >/dev/null
 export ACTIVATION_SEAL_KEY_FILE="$work/keys/seal_public.key" ACTIVATION_OPEN_KEY_FILE="$work/keys/seal_open.key"
+# One role for everything on this scratch database, the superuser (the seed and pgbench write every
+# schema); deployments and the system tests run each service as its own roles (create-db-roles).
+export MIGRATION_DATABASE_URL="$url"
 for s in registration-service appointment-service notifier-service; do "$bin/$s" migrate 2>/dev/null; done
 printf '%s\n' "$password" | "$bin/registration-service" create-admin \
   --email bench-admin@bench.local --first-name Bench --last-name Admin >/dev/null
