@@ -4,7 +4,11 @@ For every container built from a service image: the binary exists, the subcomman
 (`<bin> <subcommand> --help` succeeds), and every environment variable it sets is one that subcommand
 reads (clap lists it as `[env: NAME...]` in that help) or one telemetry reads. Compose's `depends_on`
 must name real services, `service_healthy` only services with a healthcheck, and
-`service_completed_successfully` only one-shot jobs (migrations, key generation).
+`service_completed_successfully` only one-shot jobs (migrations, database roles, key generation).
+
+Least privilege in compose: each serving service connects as a role of its own that is not the one the
+roles are made with, migrates as another, and each secret volume (a private key, a service token) is
+mounted by the one service that uses it (and the one-shot job that writes it).
 
 Usage: python check_cli.py <dir with the debug binaries> <repo root>
 """
@@ -19,7 +23,14 @@ import yaml
 SERVICES = ("registration-service", "appointment-service", "notifier-service")
 # Read by clinic_common::telemetry, not by clap.
 TELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "LOG_FORMAT", "RUST_LOG"}
-ONE_SHOT = re.compile(r"(keys$|-migrate$)")
+ONE_SHOT = re.compile(r"(keys$|-migrate$|-db-roles$)")
+# Secret volume -> the only long-running service that may mount it.
+SECRET_VOLUMES = {
+    "signing-key": "registration-service",
+    "seal-key": "notifier-service",
+    "appointment-token": "appointment-service",
+    "notifier-token": "notifier-service",
+}
 
 bin_dir, root = Path(sys.argv[1]), Path(sys.argv[2])
 errors = []
@@ -99,6 +110,36 @@ for name, svc in services.items():
     for port in svc.get("ports") or []:
         if not str(port).startswith("127.0.0.1:"):
             errors.append(f"compose {name}: port {port} is not bound to 127.0.0.1")
+
+def url_user(url):
+    m = re.match(r"^[a-z]+://([^:@/]+)[:@]", str(url))
+    return m.group(1) if m else None
+
+
+admin_users = {url_user((s.get("environment") or {}).get("ADMIN_DATABASE_URL")) for s in services.values()}
+runtime_users = {}
+for name, svc in services.items():
+    env = svc.get("environment") or {}
+    serving = "entrypoint" not in svc and (svc.get("command") or ["serve"])[0] == "serve"
+    if serving and (svc.get("build") or {}).get("target"):
+        user = url_user(env.get("DATABASE_URL"))
+        if user is None or user in admin_users or user == "postgres":
+            errors.append(f"compose {name}: serves as {user}, not as a runtime role of its own")
+        elif user in runtime_users.values():
+            errors.append(f"compose {name}: shares its database role {user}")
+        runtime_users[name] = user
+    for mount in svc.get("volumes") or []:
+        volume = str(mount).split(":")[0]
+        owner = SECRET_VOLUMES.get(volume)
+        if owner and name != owner and not ONE_SHOT.search(name):
+            errors.append(f"compose {name}: mounts {volume}, which only {owner} may")
+migration_users = {
+    url_user((s.get("environment") or {}).get("MIGRATION_DATABASE_URL"))
+    for n, s in services.items()
+    if n.endswith("-migrate")
+}
+if migration_users & set(runtime_users.values()):
+    errors.append(f"compose: migrations and servers share roles {migration_users & set(runtime_users.values())}")
 
 # --- deploy/k8s ------------------------------------------------------------------------------------
 for path in sorted((root / "deploy" / "k8s").rglob("*.yaml")):
