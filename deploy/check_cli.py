@@ -8,7 +8,9 @@ must name real services, `service_healthy` only services with a healthcheck, and
 
 Least privilege in compose: each serving service connects as a role of its own that is not the one the
 roles are made with, migrates as another, and each secret volume (a private key, a service token) is
-mounted by the one service that uses it (and the one-shot job that writes it).
+mounted by the one service that uses it (and the one-shot job that writes it). In Kubernetes: `serve` and
+`migrate` get their own role's database Secret (the admin's only the roles Job), and every pod runs as
+non-root with no privilege escalation, a read-only root filesystem and no capabilities.
 
 Usage: python check_cli.py <dir with the debug binaries> <repo root>
 """
@@ -147,10 +149,32 @@ for path in sorted((root / "deploy" / "k8s").rglob("*.yaml")):
         if not doc or doc.get("kind") not in ("Deployment", "Job"):
             continue
         pod = doc["spec"]["template"]["spec"]
+        if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
+            errors.append(f"{path.relative_to(root)} {doc['metadata']['name']}: pod may run as root")
         for c in pod.get("initContainers", []) + pod["containers"]:
+            sc = c.get("securityContext") or {}
+            if (
+                sc.get("allowPrivilegeEscalation") is not False
+                or sc.get("readOnlyRootFilesystem") is not True
+                or "ALL" not in (sc.get("capabilities") or {}).get("drop", [])
+            ):
+                errors.append(
+                    f"{path.relative_to(root)} {c['name']}: securityContext must forbid privilege "
+                    "escalation, make the root filesystem read-only and drop ALL capabilities"
+                )
             image = c["image"].split("/")[-1].split(":")[0]
             env = [e["name"] for e in c.get("env", [])]
             check(f"{path.relative_to(root)} {c['name']}", image, c["args"][0], env)
+            # Database credentials: the server its runtime role's, a migration its migration role's;
+            # only the roles Job sees the admin's.
+            secrets = {s["secretRef"]["name"] for s in c.get("envFrom", []) if "secretRef" in s}
+            svc = image.removesuffix("-service")
+            wrong = {
+                "serve": {"db-admin", f"{svc}-db-migrate"},
+                "migrate": {"db-admin", f"{svc}-db"},
+            }.get(c["args"][0], set())
+            if secrets & wrong:
+                errors.append(f"{path.relative_to(root)} {c['name']}: `{c['args'][0]}` gets {secrets & wrong}")
             for probe in ("readinessProbe", "livenessProbe"):
                 grpc = (c.get(probe) or {}).get("grpc")
                 if doc["kind"] == "Deployment" and not grpc:
