@@ -21,7 +21,8 @@ pub struct DatabaseArgs {
 /// The migration role's connection, for `migrate`: that role owns the service's schema and may change it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct MigrationDatabaseArgs {
-    /// PostgreSQL URL of the migration role (owner of the service's schema). The server never uses it.
+    /// PostgreSQL URL of the migration role (owner of the service's schema, the only role that may
+    /// change it).
     #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
     pub migration_database_url: SecretString,
 }
