@@ -91,6 +91,11 @@ pub async fn provision(admin: &mut PgConnection, roles: &ServiceRoles) -> anyhow
             .unwrap_or_default()
     };
     let mut tx = admin.begin().await?;
+    // One service at a time per database: concurrent GRANTs on the database and on `public` fail
+    // ("tuple concurrently updated"), and compose runs the three services' jobs side by side.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('clinic_common::db::roles'))")
+        .execute(&mut *tx)
+        .await?;
     // Transaction-local parameters: the passwords never appear in statement text.
     sqlx::query(
         "SELECT set_config('clinic_roles.schema', $1, true), \

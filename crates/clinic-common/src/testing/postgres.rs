@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use uuid::Uuid;
 
 use super::PgCluster;
-use crate::db::roles::{self, Login, ServiceRoles};
+use crate::db::roles::{self, ServiceRoles};
 
 /// One fresh, empty database, dropped when this value is dropped (with the roles made for it).
 pub struct TestDb {
@@ -65,18 +65,9 @@ impl TestDb {
             .entry(schema)
             .or_insert_with(|| (self.new_role_urls(schema), false));
         if !*provisioned {
-            let login = |name: &str, url: &SecretString| Login {
-                name: name.to_owned(),
-                password: roles::Login::from_url(url)
-                    .ok()
-                    .and_then(|(l, _)| l.password),
-            };
-            let service = ServiceRoles {
-                schema,
-                extensions,
-                migration: login(&urls.migration_role, &urls.migration),
-                runtime: login(&urls.runtime_role, &urls.runtime),
-            };
+            let (service, _) =
+                ServiceRoles::from_urls(schema, extensions, &urls.migration, &urls.runtime)
+                    .expect("the test's role URLs");
             let mut admin = PgConnection::connect(&self.url)
                 .await
                 .expect("connect to the test database");

@@ -106,3 +106,33 @@ async fn a_name_that_belongs_to_a_powerful_role_is_refused_and_that_role_left_as
     .unwrap();
     assert!(can_create_roles && !schema_made, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_services_provisioned_at_once_on_one_database_all_get_their_roles() {
+    // Arrange: compose starts the three services' create-db-roles jobs side by side.
+    let db = Arc::new(TestDb::create().await);
+    let barrier = Arc::new(tokio::sync::Barrier::new(3));
+    let mut runs = Vec::new();
+    for schema in ["alpha", "beta", "gamma"] {
+        let (db, barrier) = (db.clone(), barrier.clone());
+        runs.push(tokio::spawn(async move {
+            let urls = db.role_urls(schema).await;
+            let (service, _) = ServiceRoles::from_urls(schema, &[], &urls.migration, &urls.runtime)
+                .expect("role URLs");
+            let mut admin = PgConnection::connect(&db.url).await.unwrap();
+            barrier.wait().await;
+            roles::provision(&mut admin, &service).await
+        }));
+    }
+
+    // Act
+    let mut outcomes = Vec::new();
+    for run in runs {
+        outcomes.push(run.await.unwrap());
+    }
+
+    // Assert: none trips over another's grants on the database ("tuple concurrently updated").
+    for outcome in outcomes {
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+}
