@@ -62,6 +62,9 @@ export DATABASE_URL="$url"
 export JWT_PRIVATE_KEY_FILE="$work/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$work/keys/jwt_public.pem"
 "$bin/notifier-service" gen-seal-keypair --out-dir "$work/keys" >/dev/null
 export ACTIVATION_SEAL_KEY_FILE="$work/keys/seal_public.key" ACTIVATION_OPEN_KEY_FILE="$work/keys/seal_open.key"
+# One role for everything on this scratch database, the superuser (the seed and pgbench write every
+# schema); deployments and the system tests run each service as its own roles (create-db-roles).
+export MIGRATION_DATABASE_URL="$url"
 # Mutual TLS, as in production (each service its own certificate; clinicctl verifies with the CA).
 "$bin/registration-service" gen-dev-certs --out-dir "$work/tls" 2>/dev/null
 export TLS_CA_FILE="$work/tls/ca.pem" CLINIC_CA_FILE="$work/tls/ca.pem"

@@ -4,7 +4,13 @@ For every container built from a service image: the binary exists, the subcomman
 (`<bin> <subcommand> --help` succeeds), and every environment variable it sets is one that subcommand
 reads (clap lists it as `[env: NAME...]` in that help) or one telemetry reads. Compose's `depends_on`
 must name real services, `service_healthy` only services with a healthcheck, and
-`service_completed_successfully` only one-shot jobs (migrations, key generation).
+`service_completed_successfully` only one-shot jobs (migrations, database roles, key generation).
+
+Least privilege in compose: each serving service connects as a role of its own that is not the one the
+roles are made with, migrates as another, and each secret volume (a private key, a service token) is
+mounted by the one service that uses it (and the one-shot job that writes it). In Kubernetes: `serve` and
+`migrate` get their own role's database Secret (the admin's only the roles Job), and every pod runs as
+non-root with no privilege escalation, a read-only root filesystem and no capabilities.
 
 Usage: python check_cli.py <dir with the debug binaries> <repo root>
 """
@@ -19,7 +25,17 @@ import yaml
 SERVICES = ("registration-service", "appointment-service", "notifier-service")
 # Read by clinic_common::telemetry, not by clap.
 TELEMETRY_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "LOG_FORMAT", "RUST_LOG"}
-ONE_SHOT = re.compile(r"(keys$|certs$|-migrate$)")
+ONE_SHOT = re.compile(r"(keys$|certs$|-migrate$|-db-roles$)")
+# Secret volume -> the only long-running service that may mount it.
+SECRET_VOLUMES = {
+    "signing-key": "registration-service",
+    "seal-key": "notifier-service",
+    "appointment-token": "appointment-service",
+    "notifier-token": "notifier-service",
+    "tls-registration": "registration-service",
+    "tls-appointment": "appointment-service",
+    "tls-notifier": "notifier-service",
+}
 
 bin_dir, root = Path(sys.argv[1]), Path(sys.argv[2])
 errors = []
@@ -100,16 +116,68 @@ for name, svc in services.items():
         if not str(port).startswith("127.0.0.1:"):
             errors.append(f"compose {name}: port {port} is not bound to 127.0.0.1")
 
+def url_user(url):
+    m = re.match(r"^[a-z]+://([^:@/]+)[:@]", str(url))
+    return m.group(1) if m else None
+
+
+admin_users = {url_user((s.get("environment") or {}).get("ADMIN_DATABASE_URL")) for s in services.values()}
+runtime_users = {}
+for name, svc in services.items():
+    env = svc.get("environment") or {}
+    serving = "entrypoint" not in svc and (svc.get("command") or ["serve"])[0] == "serve"
+    if serving and (svc.get("build") or {}).get("target"):
+        user = url_user(env.get("DATABASE_URL"))
+        if user is None or user in admin_users or user == "postgres":
+            errors.append(f"compose {name}: serves as {user}, not as a runtime role of its own")
+        elif user in runtime_users.values():
+            errors.append(f"compose {name}: shares its database role {user}")
+        runtime_users[name] = user
+    for mount in svc.get("volumes") or []:
+        volume = str(mount).split(":")[0]
+        owner = SECRET_VOLUMES.get(volume)
+        if owner and name != owner and not ONE_SHOT.search(name):
+            errors.append(f"compose {name}: mounts {volume}, which only {owner} may")
+migration_users = {
+    url_user((s.get("environment") or {}).get("MIGRATION_DATABASE_URL"))
+    for n, s in services.items()
+    if n.endswith("-migrate")
+}
+if migration_users & set(runtime_users.values()):
+    errors.append(f"compose: migrations and servers share roles {migration_users & set(runtime_users.values())}")
+
 # --- deploy/k8s ------------------------------------------------------------------------------------
 for path in sorted((root / "deploy" / "k8s").rglob("*.yaml")):
     for doc in yaml.safe_load_all(path.read_text()):
         if not doc or doc.get("kind") not in ("Deployment", "Job"):
             continue
         pod = doc["spec"]["template"]["spec"]
+        if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
+            errors.append(f"{path.relative_to(root)} {doc['metadata']['name']}: pod may run as root")
         for c in pod.get("initContainers", []) + pod["containers"]:
+            sc = c.get("securityContext") or {}
+            if (
+                sc.get("allowPrivilegeEscalation") is not False
+                or sc.get("readOnlyRootFilesystem") is not True
+                or "ALL" not in (sc.get("capabilities") or {}).get("drop", [])
+            ):
+                errors.append(
+                    f"{path.relative_to(root)} {c['name']}: securityContext must forbid privilege "
+                    "escalation, make the root filesystem read-only and drop ALL capabilities"
+                )
             image = c["image"].split("/")[-1].split(":")[0]
             env = [e["name"] for e in c.get("env", [])]
             check(f"{path.relative_to(root)} {c['name']}", image, c["args"][0], env)
+            # Database credentials: the server its runtime role's, a migration its migration role's;
+            # only the roles Job sees the admin's.
+            secrets = {s["secretRef"]["name"] for s in c.get("envFrom", []) if "secretRef" in s}
+            svc = image.removesuffix("-service")
+            wrong = {
+                "serve": {"db-admin", f"{svc}-db-migrate"},
+                "migrate": {"db-admin", f"{svc}-db"},
+            }.get(c["args"][0], set())
+            if secrets & wrong:
+                errors.append(f"{path.relative_to(root)} {c['name']}: `{c['args'][0]}` gets {secrets & wrong}")
             for probe in ("readinessProbe", "livenessProbe"):
                 if doc["kind"] != "Deployment":
                     continue

@@ -5,7 +5,9 @@
 #   deploy/k8s/         kubernetes-validate --strict, offline against the schemas bundled in the package
 #   all YAML            yamllint
 #   commands and env    every container's subcommand and environment variables against the real binary's
-#                       --help; compose's depends_on conditions (deploy/check_cli.py)
+#                       --help; compose's depends_on conditions, database roles and key volumes
+#                       (deploy/check_cli.py)
+#   NetworkPolicies     every call the system makes allowed, every other flow denied (deploy/check_netpol.py)
 # The tools come from PyPI and npm at pinned versions, installed on first use under target/deploy-tools/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +31,7 @@ if [ ! -x "$npm_dir/node_modules/.bin/dclint" ]; then
   npm install --silent --no-audit --no-fund --prefix "$npm_dir" "$dclint_pkg" >/dev/null
 fi
 
-manifests=(deploy/k8s/*.yaml deploy/k8s/migrate/*.yaml)
+manifests=(deploy/k8s/*.yaml deploy/k8s/roles/*.yaml deploy/k8s/migrate/*.yaml)
 
 step "yamllint"
 "$venv/bin/yamllint" -s -c deploy/yamllint.yaml docker-compose.yml "${manifests[@]}"
@@ -42,6 +44,9 @@ step "hadolint deploy/docker/Dockerfile"
 
 step "kubernetes-validate --strict deploy/k8s"
 "$venv/bin/kubernetes-validate" --strict --quiet "${manifests[@]}"
+
+step "NetworkPolicies against the calls the manifests make"
+"$venv/bin/python" deploy/check_netpol.py "$root"
 
 step "compose and Kubernetes commands against the binaries' --help"
 cargo build --locked --quiet -p registration-service -p appointment-service -p notifier-service

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The local cluster without Docker. Uses $DATABASE_URL when set, otherwise a throwaway PostgreSQL
 # started from the PostgreSQL binaries on this machine. Builds and runs the same service binaries the
-# tests use, runs migrations, seeds demo data with `clinicctl seed`, prints endpoints, credentials and
-# the two `clinicctl race …` lines, then each new e-mail's subject and recipient as it arrives.
+# tests use, gives each service its own database roles (`create-db-roles`, connected as DATABASE_URL,
+# which must be allowed to create roles), runs migrations as each migration role, serves as each runtime
+# role, seeds demo data with `clinicctl seed`, prints endpoints, credentials and the two
+# `clinicctl race …` lines, then each new e-mail's subject and recipient as it arrives.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,7 +55,23 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 echo "database: ${DATABASE_URL%%\?*}" | sed -E 's#//[^@]*@#//***@#'
 
-step "keys and migrations"
+step "database roles and migrations"
+# DATABASE_URL (the throwaway cluster's superuser, or yours) only makes the roles. Each service gets a
+# migration role <svc>_owner (owns its schema, runs its migrations) and a runtime role <svc>_app (its
+# schema's rows, nothing else) that it serves as; their passwords are new at every start.
+admin_db_url=$DATABASE_URL
+unset DATABASE_URL
+role_url() { local rest=${admin_db_url#*://}; echo "${admin_db_url%%://*}://$1:$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')@${rest#*@}"; }
+declare -A db_url
+for svc in registration appointment notifier; do
+  migration_url=$(role_url "${svc}_owner") runtime_url=$(role_url "${svc}_app")
+  ADMIN_DATABASE_URL=$admin_db_url MIGRATION_DATABASE_URL=$migration_url DATABASE_URL=$runtime_url \
+    "$bin/$svc-service" create-db-roles
+  MIGRATION_DATABASE_URL=$migration_url "$bin/$svc-service" migrate
+  db_url[$svc]=$runtime_url
+done
+
+step "keys"
 [ -f "$state/keys/jwt_private.pem" ] || "$bin/registration-service" gen-keypair --out-dir "$state/keys"
 export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$state/keys/jwt_public.pem"
 # Activation tokens are sealed for the notifier: registration-service gets the public half only.
@@ -62,10 +80,7 @@ export JWT_PRIVATE_KEY_FILE="$state/keys/jwt_private.pem" JWT_PUBLIC_KEY_FILE="$
 # is given only its own key. Clients (clinicctl, grpcurl) verify the servers with ca.pem.
 [ -f "$state/tls/ca.pem" ] || "$bin/registration-service" gen-dev-certs --out-dir "$state/tls" 2>/dev/null
 export TLS_CA_FILE="$state/tls/ca.pem"
-"$bin/registration-service" migrate
-"$bin/appointment-service" migrate
-"$bin/notifier-service" migrate
-printf '%s\n' "$admin_password" | "$bin/registration-service" create-admin \
+printf '%s\n' "$admin_password" | DATABASE_URL=${db_url[registration]} "$bin/registration-service" create-admin \
   --email "$admin_email" --first-name Demo --last-name Admin >/dev/null 2>&1 || true
 
 wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return; sleep 0.2; done; }
@@ -73,8 +88,8 @@ wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev
 step "starting registration-service on $reg_addr"
 # Every demo caller is this machine: the per-address limit is raised so `race appointment` (registering,
 # activating and signing in 64 patients) fits; the per-account login limit stays as in production.
-TLS_CERT_FILE="$state/tls/registration-service.pem" TLS_KEY_FILE="$state/tls/registration-service.key" \
-  LISTEN_ADDR=$reg_addr \
+DATABASE_URL=${db_url[registration]} LISTEN_ADDR=$reg_addr \
+  TLS_CERT_FILE="$state/tls/registration-service.pem" TLS_KEY_FILE="$state/tls/registration-service.key" \
   RATE_LIMIT_PER_ADDRESS_PER_MINUTE=${RATE_LIMIT_PER_ADDRESS_PER_MINUTE:-6000} \
   ACTIVATION_SEAL_KEY_FILE="$state/keys/seal_public.key" "$bin/registration-service" serve >"$state/registration-service.log" 2>&1 &
 pids+=($!)
@@ -82,8 +97,8 @@ wait_port "$reg_addr"
 
 step "starting appointment-service on $appt_addr"
 "$bin/registration-service" mint-service-token --name appointment-service --ttl-hours 720 >"$state/appointment-service.token"
-TLS_CERT_FILE="$state/tls/appointment-service.pem" TLS_KEY_FILE="$state/tls/appointment-service.key" \
-  LISTEN_ADDR=$appt_addr REGISTRATION_URL="https://$reg_addr" \
+DATABASE_URL=${db_url[appointment]} LISTEN_ADDR=$appt_addr REGISTRATION_URL="https://$reg_addr" \
+  TLS_CERT_FILE="$state/tls/appointment-service.pem" TLS_KEY_FILE="$state/tls/appointment-service.key" \
   SERVICE_TOKEN_FILE="$state/appointment-service.token" "$bin/appointment-service" serve >"$state/appointment-service.log" 2>&1 &
 pids+=($!)
 wait_port "$appt_addr"
@@ -91,9 +106,9 @@ wait_port "$appt_addr"
 step "starting notifier-service on $notifier_addr (e-mail as .eml files in $state/mail)"
 # E-mail is caught locally: without SMTP_HOST the notifier writes each message as an .eml file.
 "$bin/registration-service" mint-service-token --name notifier-service --ttl-hours 720 >"$state/notifier-service.token"
-TLS_CERT_FILE="$state/tls/notifier-service.pem" TLS_KEY_FILE="$state/tls/notifier-service.key" \
-  LISTEN_ADDR=$notifier_addr REGISTRATION_URL="https://$reg_addr" \
+DATABASE_URL=${db_url[notifier]} LISTEN_ADDR=$notifier_addr REGISTRATION_URL="https://$reg_addr" \
   APPOINTMENT_URL="https://$appt_addr" \
+  TLS_CERT_FILE="$state/tls/notifier-service.pem" TLS_KEY_FILE="$state/tls/notifier-service.key" \
   SERVICE_TOKEN_FILE="$state/notifier-service.token" EML_DIR="$state/mail" \
   ACTIVATION_OPEN_KEY_FILE="$state/keys/seal_open.key" \
   ACTIVATION_BASE_URL="${ACTIVATION_BASE_URL:-http://localhost:8080/activate}" \
@@ -111,7 +126,8 @@ ctl() {
     CLINICCTL_TOKEN_FILE="$state/clinicctl.token" \
     "$bin/clinicctl" "$@"
 }
-ctl seed --admin-email "$admin_email" --admin-password "$admin_password" \
+# Its `create-clinic-admin` runs as registration-service's runtime role.
+DATABASE_URL=${db_url[registration]} ctl seed --admin-email "$admin_email" --admin-password "$admin_password" \
   --clinic-admin-email "$clinic_admin_email" --registration-service-bin "$bin/registration-service" \
   --eml-dir "$state/mail"
 printf '%s\n' "$admin_password" | ctl login --email "$admin_email" --password-stdin >/dev/null

@@ -1,6 +1,8 @@
 //! The whole system as separate processes: a PostgreSQL cluster of our own (so it can be restarted),
 //! the SMTP test server, and `replicas` processes of each service binary — the binaries `cargo test
-//! --workspace` builds, run with the environment `deploy/local/cluster.sh` gives them.
+//! --workspace` builds, run with the environment `deploy/local/cluster.sh` gives them: each service's
+//! roles made by its `create-db-roles`, its schema by `migrate` as its migration role, and `serve`
+//! connected as its runtime role.
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -8,7 +10,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use clinic_common::testing::{PgCluster, SmtpServer, TcpProxy};
+use clinic_common::testing::{PgCluster, SmtpServer, TcpProxy, with_login};
 
 use crate::process::{ServiceProcess, run_command};
 
@@ -28,6 +30,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Registration, Kind::Appointment, Kind::Notifier];
+
     pub fn binary(self) -> &'static str {
         match self {
             Kind::Registration => "registration-service",
@@ -35,6 +39,58 @@ impl Kind {
             Kind::Notifier => "notifier-service",
         }
     }
+
+    /// The PostgreSQL schema the service owns.
+    pub fn schema(self) -> &'static str {
+        match self {
+            Kind::Registration => "registration",
+            Kind::Appointment => "appointment",
+            Kind::Notifier => "notifier",
+        }
+    }
+}
+
+/// A service's two database URLs, as deploy gives them.
+#[derive(Debug, Clone)]
+pub struct DbUrls {
+    /// The migration role's (`migrate`): owns the schema.
+    pub migration: String,
+    /// The runtime role's (`serve`): the schema's rows, nothing else.
+    pub runtime: String,
+}
+
+/// Makes every service's roles with its `create-db-roles` (twice: every deploy runs it, so it must be
+/// idempotent) connected as `admin_url`, then its schema with `migrate` as its migration role.
+pub async fn provision_database(bin_dir: &Path, admin_url: &str) -> anyhow::Result<Vec<DbUrls>> {
+    let mut all = Vec::new();
+    for kind in Kind::ALL {
+        let schema = kind.schema();
+        let urls = DbUrls {
+            migration: with_login(
+                admin_url,
+                &format!("{schema}_owner"),
+                &format!("{schema}-owner-pw"),
+            ),
+            runtime: with_login(
+                admin_url,
+                &format!("{schema}_app"),
+                &format!("{schema}-app-pw"),
+            ),
+        };
+        let bin = bin_dir.join(kind.binary());
+        let roles_env = env(&[
+            ("ADMIN_DATABASE_URL", admin_url),
+            ("MIGRATION_DATABASE_URL", &urls.migration),
+            ("DATABASE_URL", &urls.runtime),
+        ]);
+        for _ in 0..2 {
+            run_command(&bin, &["create-db-roles"], &roles_env, None).await?;
+        }
+        let migrate_env = env(&[("MIGRATION_DATABASE_URL", &urls.migration)]);
+        run_command(&bin, &["migrate"], &migrate_env, None).await?;
+        all.push(urls);
+    }
+    Ok(all)
 }
 
 pub struct Cluster {
@@ -50,6 +106,8 @@ pub struct Cluster {
     /// The dev CA every service's certificate chains to (the services speak mutual TLS, as in
     /// production); clients verify the servers with it.
     pub ca_pem: String,
+    /// Per service ([`Kind::ALL`] order), the database URLs it was given.
+    db_urls: Vec<DbUrls>,
     bin_dir: PathBuf,
     base_env: Vec<(String, String)>,
 }
@@ -118,8 +176,8 @@ impl Cluster {
         let smtp_port = smtp.port.to_string();
         let keys = dir.join("keys");
         let keys_s = keys.display().to_string();
+        let db_urls = provision_database(&bin_dir, &pg.url()).await?;
         let mut base_env = env(&[
-            ("DATABASE_URL", &pg.url()),
             ("JWT_PRIVATE_KEY_FILE", &format!("{keys_s}/jwt_private.pem")),
             ("JWT_PUBLIC_KEY_FILE", &format!("{keys_s}/jwt_public.pem")),
             ("RUST_LOG", "info"),
@@ -138,6 +196,7 @@ impl Cluster {
             notifier: Vec::new(),
             proxies: Vec::new(),
             ca_pem: String::new(),
+            db_urls,
             bin_dir,
             base_env: Vec::new(),
         };
@@ -165,9 +224,6 @@ impl Cluster {
             None,
         )
         .await?;
-        for k in [Kind::Registration, Kind::Appointment, Kind::Notifier] {
-            run_command(&cluster.bin(k), &["migrate"], &base_env, None).await?;
-        }
         for name in ["appointment-service", "notifier-service"] {
             let token = run_command(
                 &reg_bin,
@@ -264,6 +320,19 @@ impl Cluster {
         self.bin_dir.join(kind.binary())
     }
 
+    /// The database URLs `kind` was given.
+    pub fn db_urls(&self, kind: Kind) -> &DbUrls {
+        let i = Kind::ALL.iter().position(|k| *k == kind).expect("a kind");
+        &self.db_urls[i]
+    }
+
+    /// The environment every process of `kind` gets: the shared one and its runtime role's URL.
+    fn env_of(&self, kind: Kind) -> Vec<(String, String)> {
+        let mut env = self.base_env.clone();
+        env.push(("DATABASE_URL".into(), self.db_urls(kind).runtime.clone()));
+        env
+    }
+
     fn process(
         &self,
         kind: Kind,
@@ -271,7 +340,7 @@ impl Cluster {
         addr: SocketAddr,
         extra: Vec<(String, String)>,
     ) -> ServiceProcess {
-        let mut env = self.base_env.clone();
+        let mut env = self.env_of(kind);
         // Each process holds only its own service's key.
         let tls = self.dir.join("keys/tls");
         for (var, file) in [
@@ -312,7 +381,8 @@ impl Cluster {
         args: &[&str],
         stdin: Option<&str>,
     ) -> anyhow::Result<String> {
-        run_command(&self.bin(Kind::Registration), args, &self.base_env, stdin).await
+        let env = self.env_of(Kind::Registration);
+        run_command(&self.bin(Kind::Registration), args, &env, stdin).await
     }
 
     /// Verifies tokens the cluster issued (to read who signed in).
@@ -321,7 +391,7 @@ impl Cluster {
         Ok(clinic_common::auth::TokenVerifier::from_pem(&pem)?)
     }
 
-    /// A connection pool on the cluster's database (for the checker).
+    /// A connection pool on the cluster's database as its superuser (for the checker).
     pub async fn db(&self) -> anyhow::Result<sqlx::PgPool> {
         Ok(sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)

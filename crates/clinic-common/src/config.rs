@@ -9,12 +9,101 @@ use crate::auth::TokenVerifier;
 /// Where the service's PostgreSQL is. The URL is a secret: it never reaches logs or `Debug` output.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatabaseArgs {
-    /// PostgreSQL connection URL.
+    /// PostgreSQL URL of the service's runtime role: it reads and writes the rows of the service's
+    /// schema, and may change nothing else (see `create-db-roles`).
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
     pub database_url: SecretString,
     /// Upper bound of the connection pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
+}
+
+/// The migration role's connection, for `migrate`: that role owns the service's schema and may change it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MigrationDatabaseArgs {
+    /// PostgreSQL URL of the migration role (owner of the service's schema, the only role that may
+    /// change it).
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub migration_database_url: SecretString,
+}
+
+impl MigrationDatabaseArgs {
+    pub async fn migrate(
+        &self,
+        schema: &'static str,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<()> {
+        crate::db::migrate_url(&self.migration_database_url, schema, migrator).await?;
+        eprintln!("{schema} schema migrated");
+        Ok(())
+    }
+}
+
+/// `serve`'s development shortcut: migrate first, as the migration role.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MigrateOnStartArgs {
+    /// Apply migrations at start-up, connected as MIGRATION_DATABASE_URL (development; production runs
+    /// `migrate`). The server itself connects as DATABASE_URL.
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
+    pub migrate_on_start: bool,
+    /// PostgreSQL URL of the migration role (owner of the service's schema), for MIGRATE_ON_START only.
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub migration_database_url: Option<SecretString>,
+}
+
+impl MigrateOnStartArgs {
+    /// The URL to migrate with before serving, if the service should.
+    pub fn url(&self) -> anyhow::Result<Option<SecretString>> {
+        if !self.migrate_on_start {
+            return Ok(None);
+        }
+        let url = self.migration_database_url.clone();
+        anyhow::ensure!(
+            url.is_some(),
+            "MIGRATE_ON_START needs MIGRATION_DATABASE_URL (the migration role's URL)"
+        );
+        Ok(url)
+    }
+}
+
+/// `create-db-roles`: the service's migration and runtime roles, as its two URLs name them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbRolesArgs {
+    /// PostgreSQL URL of a role that may create roles, on the services' database: a superuser, or the
+    /// database's owner with CREATEROLE. Only this command uses it.
+    #[arg(long, env = "ADMIN_DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub admin_database_url: SecretString,
+    /// The migration role's URL (what `migrate` gets): its user becomes the schema's owner, with this
+    /// password.
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub migration_database_url: SecretString,
+    /// The runtime role's URL (what `serve` gets): its user may read and write the schema's rows and
+    /// nothing else, with this password.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub database_url: SecretString,
+}
+
+impl DbRolesArgs {
+    /// Creates or updates the roles (idempotent: run it on every deploy, before `migrate`).
+    pub async fn run(
+        &self,
+        schema: &'static str,
+        extensions: &'static [&'static str],
+    ) -> anyhow::Result<()> {
+        let roles = crate::db::roles::provision_from_urls(
+            &self.admin_database_url,
+            schema,
+            extensions,
+            &self.migration_database_url,
+            &self.database_url,
+        )
+        .await?;
+        eprintln!(
+            "{schema}: migration role {}, runtime role {}",
+            roles.migration.name, roles.runtime.name
+        );
+        Ok(())
+    }
 }
 
 /// How the gRPC server stops.

@@ -3,6 +3,10 @@
 //! Each service sets `search_path` to its schema, so its SQL (and the shared outbox code) names tables
 //! unqualified and can never touch another service's schema by accident. `_sqlx_migrations` lives in
 //! that schema too, so three services can share one database without their migration histories colliding.
+//! With the roles of [`roles`], the database itself refuses the rest: the server's runtime role reaches
+//! no other schema and cannot change its own; only the migration role can.
+
+pub mod roles;
 
 use std::{str::FromStr, time::Duration};
 
@@ -59,14 +63,51 @@ pub async fn migrate(
     migrator: &Migrator,
 ) -> anyhow::Result<()> {
     assert_valid_schema(schema);
-    // The schema name is a compile-time constant checked above, never input.
-    pool.execute(sqlx::raw_sql(AssertSqlSafe(format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema}"
-    ))))
-    .await?;
+    // A migration role owns its schema already and may not create schemas (PostgreSQL checks that
+    // right even for `CREATE SCHEMA IF NOT EXISTS` on an existing one), so only a missing one is made.
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(pool)
+            .await?;
+    if !exists {
+        // The schema name is a compile-time constant checked above, never input.
+        pool.execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        ))))
+        .await?;
+    }
     migrator.run(pool).await?;
+    // The runtime role's default privileges cover `_sqlx_migrations` too; the history is the
+    // migration role's alone.
+    pool.execute(sqlx::raw_sql(KEEP_MIGRATION_HISTORY)).await?;
     Ok(())
 }
+
+/// [`migrate`] over a connection of its own to `url` (the migration role's), closed after.
+pub async fn migrate_url(
+    url: &SecretString,
+    schema: &'static str,
+    migrator: &Migrator,
+) -> anyhow::Result<()> {
+    let pool = pool(url, schema, 1)?;
+    let migrated = migrate(&pool, schema, migrator).await;
+    pool.close().await;
+    migrated
+}
+
+/// Revokes every right on `_sqlx_migrations` (in the current schema) that its owner granted anyone.
+const KEEP_MIGRATION_HISTORY: &str = "DO $$
+DECLARE grantee text;
+BEGIN
+    FOR grantee IN
+        SELECT DISTINCT CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
+        FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.oid = '_sqlx_migrations'::regclass AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('REVOKE ALL ON TABLE _sqlx_migrations FROM %s', grantee);
+    END LOOP;
+END $$";
 
 fn assert_valid_schema(schema: &str) {
     assert!(

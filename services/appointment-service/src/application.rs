@@ -39,8 +39,9 @@ pub struct Settings {
     pub outbox: FeedSettings,
     /// TLS on the server and to registration-service (`registration_url` is then `https://`).
     pub tls: clinic_common::tls::Tls,
-    /// Dev and tests only; production runs the `migrate` subcommand.
-    pub migrate_on_start: bool,
+    /// Set: migrate first, connected with it (the migration role; dev and tests only, production runs
+    /// the `migrate` subcommand). The server connects as `database_url`, the runtime role.
+    pub migration_database_url: Option<SecretString>,
 }
 
 pub struct Application {
@@ -54,11 +55,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if settings.migrate_on_start {
+        if let Some(url) = &settings.migration_database_url {
             // Its own connection: migrations may wait for locks longer than requests should.
-            let pool = db::pool(&settings.database_url, SCHEMA, 1)?;
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-            pool.close().await;
+            db::migrate_url(url, SCHEMA, &MIGRATOR).await?;
         }
         // Every lock wait of every statement is bounded, set once per connection rather than per
         // transaction (one round trip less per reservation).

@@ -5,15 +5,14 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     auth::ServiceToken,
-    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, VerifierArgs},
-    db,
+    config::{
+        DatabaseArgs, DbRolesArgs, MigrateOnStartArgs, MigrationDatabaseArgs, OutboxArgs,
+        ShutdownArgs, VerifierArgs,
+    },
     healthcheck::HealthcheckArgs,
 };
 
-use crate::{
-    application::Settings,
-    db::{MIGRATOR, SCHEMA},
-};
+use crate::application::Settings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,11 +29,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC server.
     Serve(ServeArgs),
-    /// Apply database migrations to the `appointment` schema and exit.
-    Migrate {
-        #[command(flatten)]
-        db: DatabaseArgs,
-    },
+    /// Apply database migrations to the `appointment` schema and exit (as the migration role).
+    Migrate(MigrationDatabaseArgs),
+    /// Create or update this service's database roles (idempotent; before `migrate`): the migration
+    /// role owns the `appointment` schema, the runtime role may only read and write its rows.
+    CreateDbRoles(DbRolesArgs),
     /// Exit 0 when this service's server answers SERVING to grpc.health.v1.Health/Check (for
     /// container healthchecks); non-zero otherwise.
     Healthcheck {
@@ -75,9 +74,8 @@ pub struct ServeArgs {
     /// Longest wait for an appointment's row lock before answering APPOINTMENT_BUSY.
     #[arg(long, env = "LOCK_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub lock_timeout_ms: u64,
-    /// Apply migrations at start-up (development; production runs `migrate`).
-    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
-    pub migrate_on_start: bool,
+    #[command(flatten)]
+    pub migrate: MigrateOnStartArgs,
 }
 
 impl ServeArgs {
@@ -95,14 +93,7 @@ impl ServeArgs {
             drain_deadline: self.shutdown.drain_deadline(),
             outbox: self.outbox.settings(),
             tls: self.tls.load()?,
-            migrate_on_start: self.migrate_on_start,
+            migration_database_url: self.migrate.url()?,
         })
     }
-}
-
-pub async fn migrate(db_args: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = db::pool(&db_args.database_url, SCHEMA, 1)?;
-    db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-    eprintln!("appointment schema migrated");
-    Ok(())
 }

@@ -1,6 +1,7 @@
 use appointment_service::{
     Application,
-    cli::{Cli, Command, migrate},
+    cli::{Cli, Command},
+    db::{EXTENSIONS, MIGRATOR, SCHEMA},
 };
 use clap::Parser;
 use clinic_common::{server::cancel_on_signal, telemetry};
@@ -25,7 +26,8 @@ async fn main() -> anyhow::Result<()> {
             cancel_on_signal(shutdown.clone());
             app.run_until_stopped(shutdown).await
         }
-        Command::Migrate { db } => migrate(db).await,
+        Command::Migrate(args) => args.migrate(SCHEMA, &MIGRATOR).await,
+        Command::CreateDbRoles(args) => args.run(SCHEMA, EXTENSIONS).await,
         Command::Healthcheck { .. } => unreachable!("handled before telemetry"),
     }
 }

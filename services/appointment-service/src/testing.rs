@@ -8,9 +8,13 @@ use clinic_common::{
     testing::{Running, TestDb, TestKeys},
 };
 
-use crate::{Application, Settings};
+use crate::{
+    Application, Settings,
+    db::{EXTENSIONS, SCHEMA},
+};
 
-pub fn settings(
+/// Serves as this service's runtime role and migrates as its migration role, as deployed.
+pub async fn settings(
     db: &TestDb,
     keys: &TestKeys,
     registration: SocketAddr,
@@ -22,9 +26,10 @@ pub fn settings(
         None,
         Duration::from_secs(3600),
     );
+    let urls = db.service_urls(SCHEMA, EXTENSIONS).await;
     Settings {
         listen_addr: "127.0.0.1:0".parse().expect("loopback"),
-        database_url: db.secret_url(),
+        database_url: urls.runtime,
         database_max_connections: 10,
         verifier: keys.verifier.clone(),
         registration_url: format!("http://{registration}"),
@@ -36,7 +41,7 @@ pub fn settings(
         drain_deadline: Duration::from_secs(5),
         outbox: FeedSettings::default(),
         tls: clinic_common::tls::Tls::Plaintext,
-        migrate_on_start: true,
+        migration_database_url: Some(urls.migration),
     }
 }
 

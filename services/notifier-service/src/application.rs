@@ -50,7 +50,9 @@ pub struct Settings {
     pub drain_deadline: Duration,
     /// TLS on the notifier's server and to both producers (their URLs are then `https://`).
     pub tls: Tls,
-    pub migrate_on_start: bool,
+    /// Set: migrate first, connected with it (the migration role; dev and tests only, production runs
+    /// the `migrate` subcommand). The server connects as `database_url`, the runtime role.
+    pub migration_database_url: Option<SecretString>,
 }
 
 impl Settings {
@@ -95,14 +97,14 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        if let Some(url) = &settings.migration_database_url {
+            db::migrate_url(url, SCHEMA, &MIGRATOR).await?;
+        }
         let pool = db::pool(
             &settings.database_url,
             SCHEMA,
             settings.database_max_connections,
         )?;
-        if settings.migrate_on_start {
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-        }
         let listener = TcpListener::bind(settings.listen_addr).await?;
         Ok(Self {
             listener,

@@ -5,8 +5,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     auth::ServiceToken,
-    config::{DatabaseArgs, ShutdownArgs, VerifierArgs, parse_secret},
-    db,
+    config::{
+        DatabaseArgs, DbRolesArgs, MigrateOnStartArgs, MigrationDatabaseArgs, ShutdownArgs,
+        VerifierArgs, parse_secret,
+    },
     healthcheck::HealthcheckArgs,
 };
 use lettre::message::Mailbox;
@@ -14,7 +16,6 @@ use secrecy::SecretString;
 
 use crate::{
     application::Settings,
-    db::{MIGRATOR, SCHEMA},
     mail::{Mailer, SmtpSettings, TlsMode},
     pipeline::{
         consumer::{ConsumerSettings, Source},
@@ -44,11 +45,11 @@ pub enum Command {
         #[arg(long)]
         out_dir: PathBuf,
     },
-    /// Apply database migrations to the `notifier` schema and exit.
-    Migrate {
-        #[command(flatten)]
-        db: DatabaseArgs,
-    },
+    /// Apply database migrations to the `notifier` schema and exit (as the migration role).
+    Migrate(MigrationDatabaseArgs),
+    /// Create or update this service's database roles (idempotent; before `migrate`): the migration
+    /// role owns the `notifier` schema, the runtime role may only read and write its rows.
+    CreateDbRoles(DbRolesArgs),
     /// Exit 0 when this service's server answers SERVING to grpc.health.v1.Health/Check (for
     /// container healthchecks); non-zero otherwise.
     Healthcheck {
@@ -157,8 +158,8 @@ pub struct ServeArgs {
     /// How long a keep-alive PING may go unanswered before the feed connection is dropped and remade.
     #[arg(long, env = "FEED_KEEPALIVE_TIMEOUT_MS", default_value_t = 5_000)]
     pub feed_keepalive_timeout_ms: u64,
-    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
-    pub migrate_on_start: bool,
+    #[command(flatten)]
+    pub migrate: MigrateOnStartArgs,
 }
 
 impl ServeArgs {
@@ -224,16 +225,9 @@ impl ServeArgs {
             },
             drain_deadline: self.shutdown.drain_deadline(),
             tls: self.tls.load()?,
-            migrate_on_start: self.migrate_on_start,
+            migration_database_url: self.migrate.url()?,
         })
     }
-}
-
-pub async fn migrate(db_args: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = db::pool(&db_args.database_url, SCHEMA, 1)?;
-    db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-    eprintln!("notifier schema migrated");
-    Ok(())
 }
 
 /// `gen-seal-keypair`: the opening key readable by its owner only.

@@ -2,7 +2,8 @@ use clap::Parser;
 use clinic_common::{server::cancel_on_signal, telemetry};
 use notifier_service::{
     Application,
-    cli::{Cli, Command, gen_seal_keypair, migrate},
+    cli::{Cli, Command, gen_seal_keypair},
+    db::{EXTENSIONS, MIGRATOR, SCHEMA},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +26,8 @@ async fn main() -> anyhow::Result<()> {
             cancel_on_signal(shutdown.clone());
             app.run_until_stopped(shutdown).await
         }
-        Command::Migrate { db } => migrate(db).await,
+        Command::Migrate(args) => args.migrate(SCHEMA, &MIGRATOR).await,
+        Command::CreateDbRoles(args) => args.run(SCHEMA, EXTENSIONS).await,
         Command::GenSealKeypair { out_dir } => gen_seal_keypair(out_dir),
         Command::Healthcheck { .. } => unreachable!("handled before telemetry"),
     }

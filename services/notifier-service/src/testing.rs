@@ -11,6 +11,7 @@ use lettre::message::Mailbox;
 
 use crate::{
     Application, Settings,
+    db::{EXTENSIONS, SCHEMA},
     mail::{Mailer, SmtpSettings, TlsMode},
     pipeline::{
         consumer::{ConsumerSettings, Source},
@@ -23,8 +24,9 @@ use crate::{
 pub const ACTIVATION_URL: &str = "https://clinic.example/activate";
 
 /// One notifier reading registration- and appointment-service at those addresses, mailing to
-/// `127.0.0.1:smtp_port` without TLS.
-pub fn settings(
+/// `127.0.0.1:smtp_port` without TLS. Serves as this service's runtime role and migrates as its
+/// migration role, as deployed.
+pub async fn settings(
     db: &TestDb,
     keys: &TestKeys,
     registration: SocketAddr,
@@ -39,9 +41,10 @@ pub fn settings(
             Duration::from_secs(3600),
         )
         .into();
+    let urls = db.service_urls(SCHEMA, EXTENSIONS).await;
     Settings {
         listen_addr: "127.0.0.1:0".parse().expect("loopback"),
-        database_url: db.secret_url(),
+        database_url: urls.runtime,
         database_max_connections: 10,
         verifier: keys.verifier.clone(),
         sources: vec![
@@ -92,7 +95,7 @@ pub fn settings(
         purge: PurgeSettings::default(),
         drain_deadline: Duration::from_secs(5),
         tls: clinic_common::tls::Tls::Plaintext,
-        migrate_on_start: true,
+        migration_database_url: Some(urls.migration),
     }
 }
 

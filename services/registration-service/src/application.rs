@@ -41,8 +41,9 @@ pub struct Settings {
     pub tls: clinic_common::tls::Tls,
     /// Per-call timeout and per-connection concurrency (the defaults; tests shorten them).
     pub server_limits: clinic_common::server::ServerLimits,
-    /// Dev and tests only; production runs the `migrate` subcommand.
-    pub migrate_on_start: bool,
+    /// Set: migrate first, connected with it (the migration role; dev and tests only, production runs
+    /// the `migrate` subcommand). The server connects as `database_url`, the runtime role.
+    pub migration_database_url: Option<SecretString>,
 }
 
 pub struct Application {
@@ -57,14 +58,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if let Some(url) = &settings.migration_database_url {
+            db::migrate_url(url, SCHEMA, &MIGRATOR).await?;
+        }
         let pool = db::pool(
             &settings.database_url,
             SCHEMA,
             settings.database_max_connections,
         )?;
-        if settings.migrate_on_start {
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-        }
         let listener = TcpListener::bind(settings.listen_addr).await?;
         let state = Arc::new(AppState {
             pool,

@@ -6,7 +6,10 @@ use std::{io::BufRead, net::SocketAddr, num::NonZeroU32, path::PathBuf, time::Du
 use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     auth::{TokenIssuer, TokenVerifier, generate_key_pair, public_pem_from_private},
-    config::{DatabaseArgs, OutboxArgs, ShutdownArgs, read_key_file, read_private_key_file},
+    config::{
+        DatabaseArgs, DbRolesArgs, MigrateOnStartArgs, MigrationDatabaseArgs, OutboxArgs,
+        ShutdownArgs, read_key_file, read_private_key_file,
+    },
     db,
     healthcheck::HealthcheckArgs,
 };
@@ -14,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     application::Settings,
-    db::{MIGRATOR, SCHEMA},
+    db::{EXTENSIONS, MIGRATOR, SCHEMA},
     limits::LimitSettings,
     service::operators::{self, NewAdmin},
 };
@@ -34,8 +37,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC server.
     Serve(ServeArgs),
-    /// Apply database migrations to the `registration` schema and exit.
-    Migrate(DbArgs),
+    /// Apply database migrations to the `registration` schema and exit (as the migration role).
+    Migrate(MigrationDatabaseArgs),
+    /// Create or update this service's database roles (idempotent; before `migrate`): the migration
+    /// role owns the `registration` schema, the runtime role may only read and write its rows.
+    CreateDbRoles(DbRolesArgs),
     /// Exit 0 when this service's server answers SERVING to grpc.health.v1.Health/Check (for
     /// container healthchecks); non-zero otherwise.
     Healthcheck {
@@ -148,9 +154,8 @@ pub struct ServeArgs {
     /// sealed with it before they reach the outbox, so only the notifier can read them.
     #[arg(long, env = "ACTIVATION_SEAL_KEY_FILE")]
     pub activation_seal_key_file: PathBuf,
-    /// Apply migrations at start-up (development; production runs `migrate`).
-    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
-    pub migrate_on_start: bool,
+    #[command(flatten)]
+    pub migrate: MigrateOnStartArgs,
 }
 
 impl KeyArgs {
@@ -199,7 +204,7 @@ impl ServeArgs {
             )?,
             tls: self.tls.load()?,
             server_limits: Default::default(),
-            migrate_on_start: self.migrate_on_start,
+            migration_database_url: self.migrate.url()?,
         })
     }
 }
@@ -235,11 +240,8 @@ pub async fn run_operator_command(command: &Command) -> anyhow::Result<()> {
         Command::Healthcheck { listen_addr, check } => {
             check.run(*listen_addr, crate::error::DOMAIN).await?
         }
-        Command::Migrate(args) => {
-            let pool = db::pool(&args.db.database_url, SCHEMA, 1)?;
-            db::migrate(&pool, SCHEMA, &MIGRATOR).await?;
-            eprintln!("registration schema migrated");
-        }
+        Command::Migrate(args) => args.migrate(SCHEMA, &MIGRATOR).await?,
+        Command::CreateDbRoles(args) => args.run(SCHEMA, EXTENSIONS).await?,
         Command::CreateAdmin(args) => create_admin(args, None).await?,
         Command::CreateClinicAdmin { admin, clinic_id } => {
             create_admin(admin, Some(*clinic_id)).await?

@@ -7,12 +7,18 @@ use clinic_common::{
     testing::{Running, TestDb, TestKeys},
 };
 
-use crate::{Application, Settings, limits::LimitSettings};
+use crate::{
+    Application, Settings,
+    db::{EXTENSIONS, SCHEMA},
+    limits::LimitSettings,
+};
 
-pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
+/// Serves as this service's runtime role and migrates as its migration role, as deployed.
+pub async fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
+    let urls = db.service_urls(SCHEMA, EXTENSIONS).await;
     Settings {
         listen_addr: "127.0.0.1:0".parse().expect("loopback"),
-        database_url: db.secret_url(),
+        database_url: urls.runtime,
         database_max_connections: 10,
         issuer: keys.issuer.clone(),
         verifier: keys.verifier.clone(),
@@ -28,7 +34,7 @@ pub fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
         activation_seal: keys.seal.sealing_key(),
         tls: clinic_common::tls::Tls::Plaintext,
         server_limits: Default::default(),
-        migrate_on_start: true,
+        migration_database_url: Some(urls.migration),
     }
 }
 

@@ -20,7 +20,7 @@ pub use healthcheck::{
     run_healthcheck_with,
 };
 pub use pg_cluster::{PgCluster, StopMode};
-pub use postgres::TestDb;
+pub use postgres::{ServiceUrls, TestDb, with_login};
 pub use proxy::TcpProxy;
 pub use reflection::{expected_services, listed_services};
 pub use running::Running;

@@ -43,8 +43,8 @@ pub struct SeedArgs {
     #[arg(long, env = "CLINIC_CLINIC_ADMIN_PASSWORD", hide_env_values = true)]
     pub clinic_admin_password: Option<String>,
     /// The registration-service binary: when the clinic admin cannot sign in, seed runs its
-    /// operator command `create-clinic-admin` (which needs the database: DATABASE_URL). Clinic
-    /// admins have no public API, by design.
+    /// operator command `create-clinic-admin` (which needs the database: DATABASE_URL, the
+    /// registration-service runtime role's). Clinic admins have no public API, by design.
     #[arg(long, value_name = "PATH")]
     pub registration_service_bin: Option<PathBuf>,
     /// Active demo patients `<prefix><n>@clinic.local`, n from 1.

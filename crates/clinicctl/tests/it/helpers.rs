@@ -42,15 +42,19 @@ async fn spawn(eml: bool) -> Cluster {
     let db = TestDb::create().await;
     let keys = TestKeys::generate();
     let smtp = SmtpServer::start();
-    let registration =
-        registration_service::testing::start(registration_service::testing::settings(&db, &keys))
-            .await;
-    let appointment = appointment_service::testing::start(appointment_service::testing::settings(
-        &db,
-        &keys,
-        registration.addr,
-        Duration::from_secs(2),
-    ))
+    let registration = registration_service::testing::start(
+        registration_service::testing::settings(&db, &keys).await,
+    )
+    .await;
+    let appointment = appointment_service::testing::start(
+        appointment_service::testing::settings(
+            &db,
+            &keys,
+            registration.addr,
+            Duration::from_secs(2),
+        )
+        .await,
+    )
     .await;
     let mut settings = notifier_service::testing::settings(
         &db,
@@ -58,7 +62,8 @@ async fn spawn(eml: bool) -> Cluster {
         registration.addr,
         appointment.addr,
         smtp.port,
-    );
+    )
+    .await;
     let eml_dir = eml.then(|| dir.path().join("mail"));
     if let Some(eml_dir) = &eml_dir {
         settings.mailer = notifier_service::mail::Mailer::files(eml_dir.clone()).expect("eml dir");

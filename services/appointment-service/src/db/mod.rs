@@ -10,3 +10,7 @@ pub mod reservations;
 pub const SCHEMA: &str = "appointment";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Extensions the migrations use (`btree_gist`, for the exclusion constraints): `create-db-roles`
+/// creates them, as the migration role may not.
+pub const EXTENSIONS: &[&str] = &["btree_gist"];

@@ -53,7 +53,8 @@ pub async fn spawn_cluster_with(lock_timeout: Duration) -> Cluster {
 }
 
 async fn start_registration(db: &TestDb, keys: &TestKeys) -> Running {
-    registration_service::testing::start(registration_service::testing::settings(db, keys)).await
+    registration_service::testing::start(registration_service::testing::settings(db, keys).await)
+        .await
 }
 
 async fn start_appointment(
@@ -62,12 +63,9 @@ async fn start_appointment(
     registration: SocketAddr,
     lock_timeout: Duration,
 ) -> Running {
-    appointment_service::testing::start(appointment_service::testing::settings(
-        db,
-        keys,
-        registration,
-        lock_timeout,
-    ))
+    appointment_service::testing::start(
+        appointment_service::testing::settings(db, keys, registration, lock_timeout).await,
+    )
     .await
 }
 

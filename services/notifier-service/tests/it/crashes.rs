@@ -8,7 +8,8 @@ use std::{
     time::Duration,
 };
 
-use clinic_common::testing::TestDb;
+use clinic_common::testing::ServiceUrls;
+use secrecy::ExposeSecret;
 
 use crate::helpers::{
     Knobs, Pipeline, notifier_settings, service_token, spawn_pipeline, start_notifier,
@@ -45,6 +46,11 @@ fn scratch(p: &Pipeline) -> PathBuf {
     dir
 }
 
+async fn notifier_urls(p: &Pipeline) -> ServiceUrls {
+    use notifier_service::db::{EXTENSIONS, SCHEMA};
+    p.db.service_urls(SCHEMA, EXTENSIONS).await
+}
+
 /// A service process that is killed when dropped, so a failing test leaves nothing running.
 struct Proc(Child);
 
@@ -55,10 +61,12 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(bin: &str, db: &TestDb, dir: &std::path::Path, env: &[(&str, String)]) -> Proc {
+/// `<bin> serve` as its runtime role (`urls`: that service's), migrating first as its migration role.
+fn spawn(bin: &str, urls: &ServiceUrls, dir: &std::path::Path, env: &[(&str, String)]) -> Proc {
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", urls.runtime.expose_secret())
+        .env("MIGRATION_DATABASE_URL", urls.migration.expose_secret())
         .env("MIGRATE_ON_START", "true")
         .env("RUST_LOG", "warn")
         // Plaintext, as every suite of this crate; the system tests run the binaries over mutual TLS.
@@ -156,7 +164,8 @@ async fn a_notifier_killed_mid_stream_with_sends_in_flight_loses_none_and_duplic
         ("ATTEMPT_DEADLINE_SECONDS", "2".into()),
     ];
     let bin = env!("CARGO_BIN_EXE_notifier-service");
-    let mut notifier = spawn(bin, &p.db, &dir, &env);
+    let urls = notifier_urls(&p).await;
+    let mut notifier = spawn(bin, &urls, &dir, &env);
     // Mid-stream, with SMTP up: some e-mails are out, then the next sends reach the end of DATA and
     // wait there for the server's answer, and the process dies.
     p.smtp.wait_for_at_least(5, WAIT).await;
@@ -182,7 +191,7 @@ async fn a_notifier_killed_mid_stream_with_sends_in_flight_loses_none_and_duplic
     // The held sends' client is gone: the server never took those messages.
     p.smtp.release_replies();
 
-    let mut restarted = spawn(bin, &p.db, &dir, &env);
+    let mut restarted = spawn(bin, &urls, &dir, &env);
     all_mailed_once(&p, 40).await;
     assert_eq!(ledger(&p).await, vec![("SENT".to_owned(), 40)]);
     sigkill(&mut restarted);
@@ -213,7 +222,13 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
     let port = free_port();
     let bin = registration_bin();
     let env = [("LISTEN_ADDR", format!("127.0.0.1:{port}"))];
-    let mut producer = spawn(bin.to_str().unwrap(), &p.db, &dir, &env);
+    let urls =
+        p.db.service_urls(
+            registration_service::db::SCHEMA,
+            registration_service::db::EXTENSIONS,
+        )
+        .await;
+    let mut producer = spawn(bin.to_str().unwrap(), &urls, &dir, &env);
     let url = format!("http://127.0.0.1:{port}");
     let started = std::time::Instant::now();
     let channel = loop {
@@ -230,7 +245,7 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let mut settings = notifier_settings(&p, Knobs::default());
+    let mut settings = notifier_settings(&p, Knobs::default()).await;
     settings.sources[0].url = url.clone();
     let _notifier = start_notifier(settings).await;
 
@@ -261,7 +276,7 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
     .execute(&p.reg_pool)
     .await
     .unwrap();
-    let mut restarted = spawn(bin.to_str().unwrap(), &p.db, &dir, &env);
+    let mut restarted = spawn(bin.to_str().unwrap(), &urls, &dir, &env);
 
     all_mailed_once(&p, 20).await;
     sigkill(&mut restarted);

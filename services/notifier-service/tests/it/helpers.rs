@@ -10,6 +10,7 @@ use clinic_proto::pb::{
     registration::v1::{self as reg, registration_service_client::RegistrationServiceClient},
 };
 use notifier_service::Settings;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -74,15 +75,16 @@ pub fn service_token(keys: &TestKeys) -> String {
 
 /// The shared test settings (`notifier_service::testing`), with this suite's knobs and sessions
 /// named so a test can find them.
-pub fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
+pub async fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
     let mut settings = notifier_service::testing::settings(
         &p.db,
         &p.keys,
         p.registration.addr,
         p.appointment.addr,
         p.smtp.port,
-    );
-    settings.database_url = with_application_name(&p.db.url).into();
+    )
+    .await;
+    settings.database_url = with_application_name(settings.database_url.expose_secret()).into();
     settings.sender.max_attempts = knobs.max_attempts;
     settings.sender.backoff_base = knobs.backoff_base;
     settings.sender.backoff_max = knobs.backoff_max;
@@ -99,7 +101,7 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
     let smtp = SmtpServer::start();
     let registration = registration_service::testing::start(registration_service::Settings {
         outbox: knobs.feed.clone(),
-        ..registration_service::testing::settings(&db, &keys)
+        ..registration_service::testing::settings(&db, &keys).await
     })
     .await;
     let appointment = appointment_service::testing::start(appointment_service::Settings {
@@ -110,6 +112,7 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
             registration.addr,
             Duration::from_secs(2),
         )
+        .await
     })
     .await;
     let mut p = Pipeline {
@@ -124,7 +127,7 @@ pub async fn spawn_pipeline(knobs: Knobs) -> Pipeline {
         notifiers: Vec::new(),
     };
     for _ in 0..knobs.replicas {
-        let n = start_notifier(notifier_settings(&p, knobs.clone())).await;
+        let n = start_notifier(notifier_settings(&p, knobs.clone()).await).await;
         p.notifiers.push(n);
     }
     p

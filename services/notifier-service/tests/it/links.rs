@@ -28,7 +28,7 @@ async fn a_frozen_feed_connection_is_dropped_and_the_next_event_is_mailed() {
     };
     let mut p = spawn_pipeline(knobs.clone()).await;
     let proxy = TcpProxy::start(p.registration.addr).await.unwrap();
-    let mut settings = notifier_settings(&p, knobs);
+    let mut settings = notifier_settings(&p, knobs).await;
     settings.sources[0].url = proxy.url();
     settings.consumer.wait = PULL_WAIT;
     settings.consumer.call_deadline = CALL_DEADLINE;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clinic_common::{outbox::FeedSettings, testing::bearer};
 use clinic_proto::pb::outbox::v1::{PullRequest, outbox_feed_client::OutboxFeedClient};
-use notifier_service::db::{MIGRATOR, SCHEMA};
+use notifier_service::db::{EXTENSIONS, MIGRATOR, SCHEMA};
 
 use crate::helpers::{
     Knobs, Pipeline, message_id, notifier_settings, service_token, spawn_pipeline, start_notifier,
@@ -16,10 +16,12 @@ const MAX_DELIVERIES: i32 = 3;
 
 /// Makes every insert into the notifier's ledger for `aggregate_id` fail, as a bug or a bad payload
 /// would: the aggregate ids to refuse live in a table, so the trigger needs no SQL built from input.
+/// The trigger runs as the test's admin (SECURITY DEFINER): the runtime role needs no right on it.
 async fn poison(p: &Pipeline, aggregate_id: &str) {
     for statement in [
         "CREATE TABLE poisoned (aggregate_id text PRIMARY KEY)",
-        "CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql AS $$ \
+        "CREATE FUNCTION refuse_poisoned() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
+         SET search_path = notifier AS $$ \
          BEGIN \
            IF EXISTS (SELECT 1 FROM poisoned WHERE aggregate_id = NEW.aggregate_id) THEN \
              RAISE EXCEPTION 'poisoned aggregate %', NEW.aggregate_id; \
@@ -72,7 +74,8 @@ async fn a_poison_event_does_not_hold_back_its_batch_and_is_parked_after_its_las
         ..Knobs::default()
     };
     let mut p = spawn_pipeline(knobs.clone()).await;
-    clinic_common::db::migrate(&p.pool, SCHEMA, &MIGRATOR)
+    let urls = p.db.service_urls(SCHEMA, EXTENSIONS).await;
+    clinic_common::db::migrate_url(&urls.migration, SCHEMA, &MIGRATOR)
         .await
         .unwrap();
     let admin = p.admin(0).await;
@@ -91,7 +94,7 @@ async fn a_poison_event_does_not_hold_back_its_batch_and_is_parked_after_its_las
 
     // Act
     p.notifiers
-        .push(start_notifier(notifier_settings(&p, knobs)).await);
+        .push(start_notifier(notifier_settings(&p, knobs).await).await);
 
     // Assert: the good ones are e-mailed at once, each exactly once, and acked on their first pull.
     let mails = p.smtp.wait_for(GOOD, Duration::from_secs(10)).await;

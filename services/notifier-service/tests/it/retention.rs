@@ -53,7 +53,7 @@ async fn sent_deliveries_past_the_retention_are_purged_in_batches_and_the_rest_s
     })
     .await;
     // Built (and migrated) first, so the ledger is filled before the notifier runs.
-    let app = Application::build(notifier_settings(&p, Knobs::default()))
+    let app = Application::build(notifier_settings(&p, Knobs::default()).await)
         .await
         .unwrap();
     // Default retention: 7 days; more old SENT rows than one purge batch.

@@ -42,7 +42,7 @@ async fn shutdown_during_a_send_records_it_sent_and_a_restart_sends_nothing_more
         .execute(&p.pool)
         .await
         .unwrap();
-    let _restarted = start_notifier(notifier_settings(&p, Knobs::default())).await;
+    let _restarted = start_notifier(notifier_settings(&p, Knobs::default()).await).await;
     let mails = p.smtp.wait_for(1, WAIT).await;
     assert_eq!(mails.len(), 1, "exactly one e-mail");
 }

@@ -11,3 +11,6 @@ pub mod requests;
 pub const SCHEMA: &str = "registration";
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Extensions the migrations use (`create-db-roles` creates them, as the migration role may not): none.
+pub const EXTENSIONS: &[&str] = &[];

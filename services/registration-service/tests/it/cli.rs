@@ -1,5 +1,5 @@
-//! The operator commands, run as the real binary: keys, migrations, admins (password on stdin),
-//! service tokens.
+//! The operator commands, run as the real binary: database roles, keys, migrations, admins (password on
+//! stdin), service tokens.
 
 use std::{
     io::Write,
@@ -10,13 +10,15 @@ use clinic_common::{
     auth::{Role, TokenVerifier},
     testing::TestDb,
 };
+use secrecy::ExposeSecret;
 
 const BIN: &str = env!("CARGO_BIN_EXE_registration-service");
 
-fn run(args: &[&str], db: &TestDb, stdin: Option<&str>) -> String {
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> String {
     let mut child = Command::new(BIN)
         .args(args)
-        .env("DATABASE_URL", &db.url)
+        .env_clear()
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -43,12 +45,14 @@ fn run(args: &[&str], db: &TestDb, stdin: Option<&str>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
+async fn operator_commands_create_roles_keys_schema_admins_and_service_tokens() {
     let db = TestDb::create().await;
+    let urls = db.role_urls("registration").await;
+    let (migration, runtime) = (urls.migration.expose_secret(), urls.runtime.expose_secret());
     let dir = std::env::temp_dir().join(format!("clinic-cli-{}", uuid::Uuid::new_v4().simple()));
     let dir_s = dir.to_str().unwrap();
 
-    run(&["gen-keypair", "--out-dir", dir_s], &db, None);
+    run(&["gen-keypair", "--out-dir", dir_s], &[], None);
     let private = dir.join("jwt_private.pem");
     #[cfg(unix)]
     {
@@ -56,7 +60,17 @@ async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
         let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the private key is readable by its owner only");
     }
-    run(&["migrate"], &db, None);
+    // Twice, as every deploy runs it: the second run changes nothing.
+    let roles_env = [
+        ("ADMIN_DATABASE_URL", db.url.as_str()),
+        ("MIGRATION_DATABASE_URL", migration),
+        ("DATABASE_URL", runtime),
+    ];
+    run(&["create-db-roles"], &roles_env, None);
+    run(&["create-db-roles"], &roles_env, None);
+    run(&["migrate"], &[("MIGRATION_DATABASE_URL", migration)], None);
+    // The operator commands that write accounts need no more than the runtime role.
+    let as_runtime = [("DATABASE_URL", runtime)];
     let admin = run(
         &[
             "create-admin",
@@ -67,7 +81,7 @@ async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
             "--last-name",
             "Oss",
         ],
-        &db,
+        &as_runtime,
         Some("operator password 1\n"),
     );
     let clinic = uuid::Uuid::new_v4();
@@ -83,7 +97,7 @@ async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
             "--last-name",
             "A",
         ],
-        &db,
+        &as_runtime,
         Some("operator password 2\n"),
     );
     let token = run(
@@ -94,11 +108,21 @@ async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
             "--jwt-private-key-file",
             private.to_str().unwrap(),
         ],
-        &db,
+        &[],
         None,
     );
 
     let pool = db.pool("registration").await;
+    let owner: String = sqlx::query_scalar(
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'registration'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        owner, urls.migration_role,
+        "the migration role owns the schema"
+    );
     let rows: Vec<(String, String, Option<uuid::Uuid>, String)> =
         sqlx::query_as("SELECT id::text, role, clinic_id, status FROM accounts ORDER BY role")
             .fetch_all(&pool)
@@ -147,7 +171,6 @@ async fn operator_commands_create_keys_schema_admins_and_service_tokens() {
             "--jwt-private-key-file",
             private.to_str().unwrap(),
         ])
-        .env("DATABASE_URL", &db.url)
         .output()
         .unwrap();
     assert!(!refused.status.success());

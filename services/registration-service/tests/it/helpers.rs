@@ -54,36 +54,33 @@ pub async fn spawn_on(db: Arc<TestDb>, keys: Arc<TestKeys>) -> TestApp {
 }
 
 async fn spawn_on_with(db: Arc<TestDb>, keys: Arc<TestKeys>, feed: FeedSettings) -> TestApp {
-    let mut settings = registration_service::testing::settings(&db, &keys);
+    let mut settings = registration_service::testing::settings(&db, &keys).await;
     settings.outbox = feed;
+    spawn_settings(db, keys, settings).await
+}
+
+/// A server on a fresh database whose settings `adjust` changes first.
+async fn spawn_adjusted(adjust: impl FnOnce(&mut registration_service::Settings)) -> TestApp {
+    let db = Arc::new(TestDb::create().await);
+    let keys = Arc::new(TestKeys::generate());
+    let mut settings = registration_service::testing::settings(&db, &keys).await;
+    adjust(&mut settings);
     spawn_settings(db, keys, settings).await
 }
 
 /// A server with these rate limits (the suites otherwise run without any).
 pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettings) -> TestApp {
-    let db = Arc::new(TestDb::create().await);
-    let keys = Arc::new(TestKeys::generate());
-    let mut settings = registration_service::testing::settings(&db, &keys);
-    settings.limits = limits;
-    spawn_settings(db, keys, settings).await
+    spawn_adjusted(|s| s.limits = limits).await
 }
 
 /// A server with these per-call and per-connection limits.
 pub async fn spawn_with_server_limits(limits: clinic_common::server::ServerLimits) -> TestApp {
-    let db = Arc::new(TestDb::create().await);
-    let keys = Arc::new(TestKeys::generate());
-    let mut settings = registration_service::testing::settings(&db, &keys);
-    settings.server_limits = limits;
-    spawn_settings(db, keys, settings).await
+    spawn_adjusted(|s| s.server_limits = limits).await
 }
 
 /// A server speaking TLS with `tls` (mutual: services present their certificates).
 pub async fn spawn_with_tls(tls: clinic_common::tls::Tls) -> TestApp {
-    let db = Arc::new(TestDb::create().await);
-    let keys = Arc::new(TestKeys::generate());
-    let mut settings = registration_service::testing::settings(&db, &keys);
-    settings.tls = tls;
-    spawn_settings(db, keys, settings).await
+    spawn_adjusted(|s| s.tls = tls).await
 }
 
 async fn spawn_settings(

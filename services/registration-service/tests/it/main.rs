@@ -5,6 +5,7 @@ mod approval_conflicts;
 mod auth;
 mod cli;
 mod database_loss;
+mod db_roles;
 mod decision_race;
 mod decisions;
 mod enumeration;

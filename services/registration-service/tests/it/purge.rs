@@ -10,18 +10,20 @@ use clinic_common::{
     outbox::PURGE_BATCH,
     testing::{TestDb, TestKeys},
 };
-use registration_service::db::{MIGRATOR, SCHEMA};
+use registration_service::db::{EXTENSIONS, MIGRATOR, SCHEMA};
 use sqlx::PgPool;
 
 use crate::helpers::spawn_on;
 
 const OLD: i64 = 2 * PURGE_BATCH + PURGE_BATCH / 2;
 
-/// Records how many rows each DELETE statement on the outbox removed.
+/// Records how many rows each DELETE statement on the outbox removed. The trigger runs as the test's
+/// admin (SECURITY DEFINER), so the service's runtime role needs no right on the log.
 async fn log_deletes(pool: &PgPool) {
     sqlx::raw_sql(
         "CREATE TABLE purge_log (n bigserial PRIMARY KEY, deleted bigint NOT NULL); \
-         CREATE FUNCTION log_purge() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         CREATE FUNCTION log_purge() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER \
+         SET search_path = registration AS $$ \
          BEGIN INSERT INTO purge_log (deleted) SELECT count(*) FROM gone; RETURN NULL; END $$; \
          CREATE TRIGGER log_purge AFTER DELETE ON outbox REFERENCING OLD TABLE AS gone \
          FOR EACH STATEMENT EXECUTE FUNCTION log_purge();",
@@ -39,7 +41,8 @@ async fn count(pool: &PgPool, sql: &'static str) -> i64 {
 async fn a_backlog_of_delivered_events_is_purged_in_bounded_batches_and_nothing_else_is() {
     let db = Arc::new(TestDb::create().await);
     let pool = db.pool(SCHEMA).await;
-    clinic_common::db::migrate(&pool, SCHEMA, &MIGRATOR)
+    let urls = db.service_urls(SCHEMA, EXTENSIONS).await;
+    clinic_common::db::migrate_url(&urls.migration, SCHEMA, &MIGRATOR)
         .await
         .unwrap();
     // Delivered past the 7-day retention; delivered recently; not delivered at all.
