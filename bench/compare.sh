@@ -175,7 +175,7 @@ row() { results+=("$(printf '%-38s %5s  %8.0f %7.2f %7.2f %8.2f %9.3f' "$1" "$2"
 
 log "reserve, 1 client (notifier paused, as during pgbench)"
 kill -STOP "$notifier_pid"
-s=$(service reserve-distinct 1); row "service ReserveAppointment" 1 "$s"; s1=$s
+s=$(service reserve-distinct 1); row "service ReserveAppointment" 1 "$s"
 kill -CONT "$notifier_pid"
 p=$(pgbench_run "$root/bench/reserve_service.sql" 1 prepared appointment); row "pgbench, the service's SQL" 1 "$p"
 m=$(pgbench_run "$root/bench/reserve_min.sql" 1 simple public); row "pgbench, least SQL (reserve_min)" 1 "$m"
@@ -190,13 +190,23 @@ kill -CONT "$notifier_pid"
 p=$(pgbench_run "$root/bench/reserve_service.sql" 16 prepared appointment); row "pgbench, the service's SQL" 16 "$p"
 m=$(pgbench_run "$root/bench/reserve_min.sql" 16 simple public); row "pgbench, least SQL (reserve_min)" 16 "$m"
 r16=("$(ratio "${s%% *}" "${p%% *}")" "$(ratio "${s%% *}" "${m%% *}")")
-log "reserve-distinct, 1 and 16 clients, without TLS (notifier paused)"
+# What TLS costs a reservation: the TLS pair and the plaintext pair on the same database, alternated
+# TLS, plaintext, plaintext, TLS at each concurrency so that drift (table growth, autovacuum) falls
+# on both alike; each side's figure is the mean of its two runs.
+log "reserve-distinct with and without TLS, 1 and 16 clients, alternated (notifier paused)"
 kill -STOP "$notifier_pid"
 plain() { CLINIC_REGISTRATION_URL="http://$plain_reg_addr" CLINIC_APPOINTMENT_URL="http://$plain_appt_addr" service "$@"; }
-p1=$(plain reserve-distinct 1); row "service ReserveAppointment, plaintext" 1 "$p1"
-p16=$(plain reserve-distinct 16); row "service ReserveAppointment, plaintext" 16 "$p16"
+mean() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { printf "%.0f", (a + b) / 2 }'; }
+tls_cost=""
+for c in 1 16; do
+  t1=$(service reserve-distinct "$c"); row "service ReserveAppointment, TLS (a)" "$c" "$t1"
+  p1=$(plain reserve-distinct "$c"); row "service ReserveAppointment, plaintext (a)" "$c" "$p1"
+  p2=$(plain reserve-distinct "$c"); row "service ReserveAppointment, plaintext (b)" "$c" "$p2"
+  t2=$(service reserve-distinct "$c"); row "service ReserveAppointment, TLS (b)" "$c" "$t2"
+  t=$(mean "$t1" "$t2") p=$(mean "$p1" "$p2")
+  tls_cost+="$c client(s): $t tps with TLS, $p without ($(ratio "$t" "$p")x); "
+done
 kill -CONT "$notifier_pid"
-tls_cost="1 client: ${s1%% *} tps with TLS, ${p1%% *} without ($(ratio "${s1%% *}" "${p1%% *}")x); 16 clients: ${s%% *} with, ${p16%% *} without ($(ratio "${s%% *}" "${p16%% *}")x)"
 rss_loaded="registration $(rss $reg_pid) MiB, appointment $(rss $appt_pid) MiB, notifier $(rss $notifier_pid) MiB"
 
 log "approve-throughput, 16 clients"

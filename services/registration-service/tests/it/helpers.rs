@@ -27,6 +27,27 @@ pub struct TestApp {
     server: Running,
 }
 
+/// An approval in flight in the service, parked on its request's row lock, which `holder` keeps
+/// (an open transaction) until [`ParkedApproval::release`] or until its session ends.
+pub struct ParkedApproval {
+    pub request: pb::RegistrationRequest,
+    pub admin: Admin,
+    pub holder: sqlx::PgConnection,
+    pub call: tokio::task::JoinHandle<
+        Result<tonic::Response<pb::ApproveRegistrationRequestResponse>, tonic::Status>,
+    >,
+}
+
+impl ParkedApproval {
+    pub async fn release(mut self) -> Self {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.holder)
+            .await
+            .unwrap();
+        self
+    }
+}
+
 pub struct Admin {
     pub id: Uuid,
     pub email: String,
@@ -100,6 +121,32 @@ async fn spawn_settings(
 }
 
 impl TestApp {
+    /// Submits a request, locks its row, and sends its approval on `client`: the call waits in the
+    /// service for the lock when this returns.
+    pub async fn park_approval(&self, mut client: Client) -> ParkedApproval {
+        use sqlx::Connection;
+        let admin = self.admin(0).await;
+        let request = self.submit(form()).await;
+        let mut holder = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+        sqlx::query(
+            "SELECT 1 FROM registration.registration_requests WHERE id = $1::uuid FOR UPDATE",
+        )
+        .bind(&request.id)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+        let req = approve(&request.id, request.version, &admin.token);
+        let call = tokio::spawn(async move { client.approve_registration_request(req).await });
+        self.wait_for_lock_waiters("transactionid", 1).await;
+        ParkedApproval {
+            request,
+            admin,
+            holder,
+            call,
+        }
+    }
+
     /// A second server on the same database and keys: the two-replica setup.
     pub async fn replica(&self) -> TestApp {
         spawn_on(self.db.clone(), self.keys.clone()).await

@@ -8,11 +8,10 @@ use clinic_proto::pb::{
     outbox::v1::{self as pb, outbox_feed_client::OutboxFeedClient},
     registration::v1::registration_service_client::RegistrationServiceClient,
 };
-use sqlx::{Connection, PgConnection};
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::helpers::{TestApp, approve, form, spawn_with_server_limits};
+use crate::helpers::{TestApp, spawn_with_server_limits};
 
 async fn channel(app: &TestApp) -> Channel {
     Channel::from_shared(format!("http://{}", app.addr))
@@ -64,23 +63,11 @@ async fn one_connection_waits_for_a_free_slot_while_others_are_served() {
         ..ServerLimits::default()
     })
     .await;
-    let admin = app.admin(0).await;
-    let submitted = app.submit(form()).await;
     // The busy connection's one call: an approval parked on the request's row lock, which we hold.
-    let mut holder = PgConnection::connect(&app.db.url).await.unwrap();
-    let mut tx = holder.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM registration.registration_requests WHERE id = $1::uuid FOR UPDATE")
-        .bind(&submitted.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
     let busy = channel(&app).await;
-    let parked = {
-        let mut client = RegistrationServiceClient::new(busy.clone());
-        let req = approve(&submitted.id, submitted.version, &admin.token);
-        tokio::spawn(async move { client.approve_registration_request(req).await })
-    };
-    app.wait_for_lock_waiters("transactionid", 1).await;
+    let parked = app
+        .park_approval(RegistrationServiceClient::new(busy.clone()))
+        .await;
 
     // Another connection is served at once; the busy one's next call waits for its one slot.
     let mut other = HealthClient::new(channel(&app).await);
@@ -96,8 +83,10 @@ async fn one_connection_waits_for_a_free_slot_while_others_are_served() {
         "a second call ran on a connection limited to one: {early:?}"
     );
 
-    tx.rollback().await.unwrap();
     parked
+        .release()
+        .await
+        .call
         .await
         .unwrap()
         .expect("the approval, once the lock is free");
