@@ -68,7 +68,6 @@ export MIGRATION_DATABASE_URL="$url"
 # Mutual TLS, as in production (each service its own certificate; clinicctl verifies with the CA).
 "$bin/registration-service" gen-dev-certs --out-dir "$work/tls" 2>/dev/null
 export TLS_CA_FILE="$work/tls/ca.pem" CLINIC_CA_FILE="$work/tls/ca.pem"
-tls_env() { echo "TLS_CERT_FILE=$work/tls/$1.pem"; echo "TLS_KEY_FILE=$work/tls/$1.key"; }
 for s in registration-service appointment-service notifier-service; do "$bin/$s" migrate 2>/dev/null; done
 printf '%s\n' "$password" | "$bin/registration-service" create-admin \
   --email bench-admin@bench.local --first-name Bench --last-name Admin >/dev/null
@@ -83,20 +82,20 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/de
 log "starting the services (release)"
 # The load generator is one address logging in and registering at full speed: no rate limits.
 export RATE_LIMIT_PER_ADDRESS_PER_MINUTE=100000000 LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE=100000000
-mapfile -t reg_tls < <(tls_env registration-service)
-env "${reg_tls[@]}" LISTEN_ADDR=$reg_addr RUST_LOG=warn \
+TLS_CERT_FILE="$work/tls/registration-service.pem" TLS_KEY_FILE="$work/tls/registration-service.key" \
+  LISTEN_ADDR=$reg_addr RUST_LOG=warn \
   "$bin/registration-service" serve >"$work/registration.log" 2>&1 &
 pids+=($!); reg_pid=$!
 wait_port "$reg_addr"
 "$bin/registration-service" mint-service-token --name appointment-service >"$work/appointment.token"
 "$bin/registration-service" mint-service-token --name notifier-service >"$work/notifier.token"
-mapfile -t appt_tls < <(tls_env appointment-service)
-env "${appt_tls[@]}" LISTEN_ADDR=$appt_addr REGISTRATION_URL="https://$reg_addr" \
+TLS_CERT_FILE="$work/tls/appointment-service.pem" TLS_KEY_FILE="$work/tls/appointment-service.key" \
+  LISTEN_ADDR=$appt_addr REGISTRATION_URL="https://$reg_addr" \
   SERVICE_TOKEN_FILE="$work/appointment.token" RUST_LOG=warn \
   "$bin/appointment-service" serve >"$work/appointment.log" 2>&1 &
 pids+=($!); appt_pid=$!
-mapfile -t notifier_tls < <(tls_env notifier-service)
-env "${notifier_tls[@]}" LISTEN_ADDR=$notifier_addr REGISTRATION_URL="https://$reg_addr" \
+TLS_CERT_FILE="$work/tls/notifier-service.pem" TLS_KEY_FILE="$work/tls/notifier-service.key" \
+  LISTEN_ADDR=$notifier_addr REGISTRATION_URL="https://$reg_addr" \
   APPOINTMENT_URL="https://$appt_addr" SERVICE_TOKEN_FILE="$work/notifier.token" EML_DIR="$mail" RUST_LOG=warn \
   "$bin/notifier-service" serve >"$work/notifier.log" 2>&1 &
 pids+=($!); notifier_pid=$!

@@ -55,7 +55,7 @@ pub fn internal_channel_with(
         match &tls_config {
             Some(config) => endpoint
                 .tls_config(config.clone())
-                .expect("https endpoint takes a TLS config"),
+                .expect("TLS config validated when loaded (TlsArgs::load)"),
             None => endpoint,
         }
     })

@@ -50,11 +50,20 @@ impl TlsArgs {
             ),
             (false, 3) => {
                 let [cert, key, ca] = files.map(|f| f.as_ref().expect("counted"));
-                Ok(Tls::Mutual(Arc::new(TlsMaterial {
+                let tls = Tls::Mutual(Arc::new(TlsMaterial {
                     cert: read_key_file(cert)?,
                     key: SecretString::from(read_private_key_file(key)?),
                     ca: read_key_file(ca)?,
-                })))
+                }));
+                tls.validate().map_err(|e| {
+                    anyhow::anyhow!(
+                        "TLS files {}, {}, {}: {e}",
+                        cert.display(),
+                        key.display(),
+                        ca.display()
+                    )
+                })?;
+                Ok(tls)
             }
             (false, _) => anyhow::bail!(
                 "TLS needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE (--tls-cert-file, \
@@ -124,6 +133,19 @@ impl Tls {
                 .identity(Identity::from_pem(&m.cert, m.key.expose_secret()))
                 .domain_name(server_name),
         )
+    }
+
+    /// Builds the server and client configurations once, so that a certificate, key or CA that
+    /// does not parse stops the service at start-up rather than failing its first connection (or,
+    /// for a client, a channel's address refresh later).
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(config) = self.server_config() {
+            tonic::transport::Server::builder().tls_config(config)?;
+        }
+        if let Some(config) = self.client_config("localhost") {
+            tonic::transport::Endpoint::from_static("https://localhost").tls_config(config)?;
+        }
+        Ok(())
     }
 
     /// Checks that `url`'s scheme matches this setting: no silent plaintext when TLS is on, and no
@@ -205,6 +227,19 @@ mod tests {
             .load()
             .is_err()
         );
+    }
+
+    #[test]
+    fn files_that_do_not_parse_stop_the_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = write_dev_certificates(dir.path(), &["registration-service"]).unwrap();
+        let files = certs.service("registration-service");
+        std::fs::write(&files.cert, "not a certificate").unwrap();
+        let err = certs
+            .tls_for("registration-service")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("registration-service.pem"), "{err}");
     }
 
     #[test]
