@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mode=full
 [ "${1:-}" = "--short" ] && mode=short
 if [ "$mode" = short ]; then
-  appointments=${APPOINTMENTS:-60000} requests=${REQUESTS:-80000} warmup=1 duration=${DURATION:-2}
+  appointments=${APPOINTMENTS:-150000} requests=${REQUESTS:-80000} warmup=1 duration=${DURATION:-2}
 else
   appointments=${APPOINTMENTS:-1000000} requests=${REQUESTS:-600000} warmup=3 duration=${DURATION:-20}
 fi

@@ -74,7 +74,9 @@ pub async fn distinct(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result
     let tokens = fixtures::patient_tokens(endpoints, args, n).await?;
     let lister = fixtures::appointments(endpoints).await?;
     let want = fixtures::budget(args, 4000.0, 200_000);
-    let slots = Slots::new(fixtures::available(&lister, &tokens[0], want).await?);
+    let ids = fixtures::available(&lister, &tokens[0], want).await?;
+    let found = ids.len();
+    let slots = Slots::new(ids);
     let clients = fixtures::appointment_clients(endpoints, n).await?;
 
     let timing = args.timing();
@@ -85,7 +87,7 @@ pub async fn distinct(endpoints: &Endpoints, args: &BenchArgs) -> anyhow::Result
     let mut report = Report::new(Scenario::ReserveDistinct, n, &rec, &[]);
     if slots.exhausted() {
         report.violations.push(format!(
-            "ran out of the {want} appointments listed before the time was up"
+            "ran out of the {found} available appointments listed (of {want} wanted) before the time was up"
         ));
     }
     Ok(report)
