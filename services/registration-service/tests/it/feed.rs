@@ -522,3 +522,41 @@ async fn huge_feed_and_health_requests_are_refused() {
             .unwrap();
     assert_eq!(delivered, 0);
 }
+
+/// The size limit refuses only what no notifier sends: the Ack of a full pull (the most events one
+/// Pull leases) is taken whole.
+#[tokio::test]
+async fn the_ack_of_a_full_pull_fits_the_size_limit() {
+    let app = spawn_app().await;
+    let mut tx = app.pool.begin().await.unwrap();
+    for i in 0..clinic_common::outbox::feed::MAX_EVENTS {
+        append(
+            &mut tx,
+            NewEvent {
+                aggregate_type: "test",
+                aggregate_id: format!("full-{i}"),
+                event_type: "test.full",
+                payload: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let (mut client, token) = feed(&app).await;
+    let events = client
+        .pull(pull(&token, clinic_common::outbox::feed::MAX_EVENTS, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(events.len(), clinic_common::outbox::feed::MAX_EVENTS as usize);
+
+    let acked = client
+        .ack(ack(&token, events.into_iter().map(|e| e.id).collect()))
+        .await
+        .expect("a full pull's ack is within the limit")
+        .into_inner();
+
+    assert_eq!(acked.acked, clinic_common::outbox::feed::MAX_EVENTS);
+}
