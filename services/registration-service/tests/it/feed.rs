@@ -550,7 +550,10 @@ async fn the_ack_of_a_full_pull_fits_the_size_limit() {
         .unwrap()
         .into_inner()
         .events;
-    assert_eq!(events.len(), clinic_common::outbox::feed::MAX_EVENTS as usize);
+    assert_eq!(
+        events.len(),
+        clinic_common::outbox::feed::MAX_EVENTS as usize
+    );
 
     let acked = client
         .ack(ack(&token, events.into_iter().map(|e| e.id).collect()))
