@@ -25,9 +25,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn scratch(p: &Pipeline) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("clinic-crash-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// The key files the service processes read. Removed when dropped, also when the test fails: it holds
+/// private keys. Declare it before the processes, so they are killed first.
+fn scratch(p: &Pipeline) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("clinic-crash-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     std::fs::write(dir.join("public.pem"), &p.keys.pair.public_pem).unwrap();
     std::fs::write(dir.join("private.pem"), &p.keys.pair.private_pem).unwrap();
     std::fs::write(dir.join("seal_open.key"), p.keys.seal.to_text()).unwrap();
@@ -43,7 +48,7 @@ fn scratch(p: &Pipeline) -> PathBuf {
             .unwrap();
     }
     std::fs::write(dir.join("token"), service_token(&p.keys)).unwrap();
-    dir
+    tmp
 }
 
 async fn notifier_urls(p: &Pipeline) -> ServiceUrls {
@@ -165,7 +170,7 @@ async fn a_notifier_killed_mid_stream_with_sends_in_flight_loses_none_and_duplic
     ];
     let bin = env!("CARGO_BIN_EXE_notifier-service");
     let urls = notifier_urls(&p).await;
-    let mut notifier = spawn(bin, &urls, &dir, &env);
+    let mut notifier = spawn(bin, &urls, dir.path(), &env);
     // Mid-stream, with SMTP up: some e-mails are out, then the next sends reach the end of DATA and
     // wait there for the server's answer, and the process dies.
     p.smtp.wait_for_at_least(5, WAIT).await;
@@ -191,11 +196,10 @@ async fn a_notifier_killed_mid_stream_with_sends_in_flight_loses_none_and_duplic
     // The held sends' client is gone: the server never took those messages.
     p.smtp.release_replies();
 
-    let mut restarted = spawn(bin, &urls, &dir, &env);
+    let mut restarted = spawn(bin, &urls, dir.path(), &env);
     all_mailed_once(&p, 40).await;
     assert_eq!(ledger(&p).await, vec![("SENT".to_owned(), 40)]);
     sigkill(&mut restarted);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// registration-service's binary, built beside this one by `cargo test --workspace`.
@@ -228,7 +232,7 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
             registration_service::db::EXTENSIONS,
         )
         .await;
-    let mut producer = spawn(bin.to_str().unwrap(), &urls, &dir, &env);
+    let mut producer = spawn(bin.to_str().unwrap(), &urls, dir.path(), &env);
     let url = format!("http://127.0.0.1:{port}");
     let started = std::time::Instant::now();
     let channel = loop {
@@ -276,9 +280,8 @@ async fn a_producer_killed_while_the_notifier_pulls_loses_nothing() {
     .execute(&p.reg_pool)
     .await
     .unwrap();
-    let mut restarted = spawn(bin.to_str().unwrap(), &urls, &dir, &env);
+    let mut restarted = spawn(bin.to_str().unwrap(), &urls, dir.path(), &env);
 
     all_mailed_once(&p, 20).await;
     sigkill(&mut restarted);
-    let _ = std::fs::remove_dir_all(dir);
 }
