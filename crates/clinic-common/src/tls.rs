@@ -135,7 +135,7 @@ impl Tls {
         )
     }
 
-    /// Builds the server and client configurations once, so that a certificate, key or CA that
+    /// Builds the server and client configurations at load, so that a certificate, key or CA that
     /// does not parse stops the service at start-up rather than failing its first connection (or,
     /// for a client, a channel's address refresh later).
     fn validate(&self) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::{
 
 use clinic_common::{
     auth::Role,
-    outbox::{FeedSettings, NewEvent, append},
+    outbox::{FeedSettings, NewEvent, append, feed::MAX_EVENTS},
     testing::{bearer, error_info},
 };
 use clinic_proto::pb::outbox::v1::{self as pb, outbox_feed_client::OutboxFeedClient};
@@ -529,7 +529,7 @@ async fn huge_feed_and_health_requests_are_refused() {
 async fn the_ack_of_a_full_pull_fits_the_size_limit() {
     let app = spawn_app().await;
     let mut tx = app.pool.begin().await.unwrap();
-    for i in 0..clinic_common::outbox::feed::MAX_EVENTS {
+    for i in 0..MAX_EVENTS {
         append(
             &mut tx,
             NewEvent {
@@ -545,15 +545,12 @@ async fn the_ack_of_a_full_pull_fits_the_size_limit() {
     tx.commit().await.unwrap();
     let (mut client, token) = feed(&app).await;
     let events = client
-        .pull(pull(&token, clinic_common::outbox::feed::MAX_EVENTS, 0))
+        .pull(pull(&token, MAX_EVENTS, 0))
         .await
         .unwrap()
         .into_inner()
         .events;
-    assert_eq!(
-        events.len(),
-        clinic_common::outbox::feed::MAX_EVENTS as usize
-    );
+    assert_eq!(events.len(), MAX_EVENTS as usize);
 
     let acked = client
         .ack(ack(&token, events.into_iter().map(|e| e.id).collect()))
@@ -561,5 +558,5 @@ async fn the_ack_of_a_full_pull_fits_the_size_limit() {
         .expect("a full pull's ack is within the limit")
         .into_inner();
 
-    assert_eq!(acked.acked, clinic_common::outbox::feed::MAX_EVENTS);
+    assert_eq!(acked.acked, MAX_EVENTS);
 }
