@@ -84,10 +84,14 @@ impl ServiceRoles {
 /// Creates or updates `roles` in the database `admin` is connected to, in one transaction. `admin`
 /// must be a superuser, or the database's owner with CREATEROLE. Idempotent; passwords are set anew.
 pub async fn provision(admin: &mut PgConnection, roles: &ServiceRoles) -> anyhow::Result<()> {
-    let password = |l: &Login| {
+    // The SCRAM-SHA-256 verifier, computed here: `ALTER ROLE` takes no parameters, so the value is
+    // pasted into the statement's text, which the server repeats in an error's CONTEXT and its log.
+    // A verifier there reveals no password (and the server stores a verifier as given, whatever its
+    // `password_encryption`).
+    let verifier = |l: &Login| {
         l.password
             .as_ref()
-            .map(|p| p.expose_secret().to_owned())
+            .map(|p| postgres_protocol::password::scram_sha_256(p.expose_secret().as_bytes()))
             .unwrap_or_default()
     };
     let mut tx = admin.begin().await?;
@@ -96,20 +100,20 @@ pub async fn provision(admin: &mut PgConnection, roles: &ServiceRoles) -> anyhow
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('clinic_common::db::roles'))")
         .execute(&mut *tx)
         .await?;
-    // Transaction-local parameters: the passwords never appear in statement text.
+    // Transaction-local parameters, bound: not even a verifier appears in this statement's text.
     sqlx::query(
         "SELECT set_config('clinic_roles.schema', $1, true), \
                 set_config('clinic_roles.owner', $2, true), \
-                set_config('clinic_roles.owner_password', $3, true), \
+                set_config('clinic_roles.owner_verifier', $3, true), \
                 set_config('clinic_roles.app', $4, true), \
-                set_config('clinic_roles.app_password', $5, true), \
+                set_config('clinic_roles.app_verifier', $5, true), \
                 set_config('clinic_roles.extensions', $6, true)",
     )
     .bind(roles.schema)
     .bind(&roles.migration.name)
-    .bind(password(&roles.migration))
+    .bind(verifier(&roles.migration))
     .bind(&roles.runtime.name)
-    .bind(password(&roles.runtime))
+    .bind(verifier(&roles.runtime))
     .bind(roles.extensions.join(","))
     .execute(&mut *tx)
     .await?;

@@ -3,11 +3,14 @@
 -- transaction, as a role that may create roles (a superuser, or the database's owner with CREATEROLE),
 -- after setting these parameters for that transaction only:
 --   clinic_roles.schema                   the service's schema
---   clinic_roles.owner, .owner_password   the migration role: owns the schema, runs the migrations (DDL)
---   clinic_roles.app, .app_password       the runtime role: reads and writes the schema's rows, no DDL
+--   clinic_roles.owner, .owner_verifier   the migration role: owns the schema, runs the migrations (DDL)
+--   clinic_roles.app, .app_verifier       the runtime role: reads and writes the schema's rows, no DDL
 --   clinic_roles.extensions               extensions the migrations need, comma-separated (creating one
 --                                         needs rights on the database the migration role does not get)
--- An empty password leaves the role without one (trust or certificate authentication).
+-- A verifier is the SCRAM-SHA-256 verifier of the role's password, computed by the client: a clear
+-- password is refused, since `ALTER ROLE` below pastes it into statement text that a failure repeats in
+-- the error's CONTEXT and the server log. An empty verifier leaves the role without a password (trust
+-- or certificate authentication).
 DO $roles$
 DECLARE
     schema_name text := current_setting('clinic_roles.schema');
@@ -15,7 +18,7 @@ DECLARE
     app_role    text := current_setting('clinic_roles.app');
     db          text := current_database();
     role_name   text;
-    password    text;
+    verifier    text;
     extension   text;
     obj         record;
 BEGIN
@@ -34,13 +37,17 @@ BEGIN
     END IF;
 
     FOREACH role_name IN ARRAY ARRAY[owner_role, app_role] LOOP
-        password := current_setting(CASE role_name WHEN owner_role THEN 'clinic_roles.owner_password'
-                                                   ELSE 'clinic_roles.app_password' END);
+        verifier := current_setting(CASE role_name WHEN owner_role THEN 'clinic_roles.owner_verifier'
+                                                   ELSE 'clinic_roles.app_verifier' END);
+        IF verifier <> '' AND verifier !~ '^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$' THEN
+            -- Never the value itself: it may be a clear password.
+            RAISE EXCEPTION 'the password of role % must be given as a SCRAM-SHA-256 verifier', role_name;
+        END IF;
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role_name) THEN
             EXECUTE format('CREATE ROLE %I', role_name);
         END IF;
         EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %s', role_name,
-                       CASE WHEN password = '' THEN 'NULL' ELSE quote_literal(password) END);
+                       CASE WHEN verifier = '' THEN 'NULL' ELSE quote_literal(verifier) END);
     END LOOP;
 
     -- A provisioning role that is not a superuser (a managed PostgreSQL's) acts for the owner below.

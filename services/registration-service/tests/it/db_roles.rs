@@ -9,6 +9,7 @@ use clinic_common::{
     testing::{TestDb, TestKeys},
 };
 use registration_service::db::{EXTENSIONS, MIGRATOR, SCHEMA};
+use secrecy::ExposeSecret;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 use crate::helpers::{approve, form, spawn_on};
@@ -134,5 +135,74 @@ async fn three_services_provisioned_at_once_on_one_database_all_get_their_roles(
     // Assert: none trips over another's grants on the database ("tuple concurrently updated").
     for outcome in outcomes {
         assert!(outcome.is_ok(), "{outcome:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_role_change_never_shows_the_password_and_a_stored_one_is_a_scram_verifier() {
+    // Arrange: the roles exist, made by a superuser whose server would hash a clear password as MD5.
+    let db = TestDb::create().await;
+    let urls = db.role_urls("probe").await;
+    let (service, _) =
+        ServiceRoles::from_urls("probe", &[], &urls.migration, &urls.runtime).unwrap();
+    let mut admin = PgConnection::connect(&db.url).await.unwrap();
+    admin
+        .execute("SET password_encryption = 'md5'")
+        .await
+        .unwrap();
+    roles::provision(&mut admin, &service).await.unwrap();
+    // A provisioning role that may not change roles (no CREATEROLE): its `ALTER ROLE` fails, and the
+    // server puts the failing statement in the error's CONTEXT and in its log.
+    let weak = db.role_urls("weakprov").await;
+    let (weak_login, _) = Login::from_url(&weak.migration).unwrap();
+    let weak_password = weak_login.password.unwrap().expose_secret().to_owned();
+    // The name and password are made by TestDb, never input; it drops the role with the database.
+    admin
+        .execute(sqlx::raw_sql(AssertSqlSafe(format!(
+            r#"CREATE ROLE "{}" LOGIN PASSWORD '{weak_password}'"#,
+            weak.migration_role
+        ))))
+        .await
+        .unwrap();
+    let (owner_login, _) = Login::from_url(&urls.migration).unwrap();
+    let owner_password = owner_login.password.unwrap().expose_secret().to_owned();
+    let new_password = format!("Do not log {}", uuid::Uuid::new_v4().simple());
+    let renewed = ServiceRoles {
+        runtime: Login {
+            name: urls.runtime_role.clone(),
+            password: Some(new_password.clone().into()),
+        },
+        ..service
+    };
+
+    // Act
+    let mut weak_conn = PgConnection::connect(weak.migration.expose_secret())
+        .await
+        .unwrap();
+    let failed = roles::provision(&mut weak_conn, &renewed).await;
+
+    // Assert: it failed, and nothing the client (or the server's log) got holds the clear password.
+    let err = failed.expect_err("a role without CREATEROLE cannot change another role");
+    let context = err
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        .and_then(|e| e.r#where().map(str::to_owned))
+        .unwrap_or_default();
+    let everything = format!("{err:#} {err:?} {context}");
+    assert!(everything.contains("ALTER ROLE"), "{everything}");
+    assert!(!everything.contains(&new_password), "{everything}");
+    assert!(!everything.contains(&owner_password), "{everything}");
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT rolpassword FROM pg_authid WHERE rolname IN ($1, $2) ORDER BY rolname",
+    )
+    .bind(&urls.migration_role)
+    .bind(&urls.runtime_role)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 2);
+    for verifier in stored {
+        assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
     }
 }
