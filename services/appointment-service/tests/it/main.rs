@@ -9,6 +9,7 @@ mod dependency;
 mod healthcheck;
 mod helpers;
 mod idempotency;
+mod other_clinic;
 mod outbox_atomicity;
 mod reflection;
 mod reservation_race;
