@@ -16,3 +16,4 @@ mod reservation_race;
 mod reserve;
 mod schedule;
 mod stalls;
+mod time_checks;
