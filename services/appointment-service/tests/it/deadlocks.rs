@@ -211,7 +211,10 @@ async fn a_creation_overlapping_a_reservation_in_flight_is_a_schedule_conflict_a
         .wait_until_answered_or_waiting(&reserving, "transactionid", 2)
         .await;
     tx.commit().await.unwrap();
-    let created = tokio::time::timeout(BOUND, creating).await.unwrap().unwrap();
+    let created = tokio::time::timeout(BOUND, creating)
+        .await
+        .unwrap()
+        .unwrap();
     let reservation = tokio::time::timeout(BOUND, reserving)
         .await
         .unwrap()

@@ -55,9 +55,17 @@ async fn another_clinics_doctor_or_room_is_answered_like_an_unknown_id_busy_free
         assert_eq!(error_info(&unknown).0, reason);
 
         let answer_busy = refusal(&mut client, &a.admin, with(b_busy)).await;
-        assert_eq!(raw(&answer_busy), raw(&unknown), "busy {what}: {answer_busy:?}");
+        assert_eq!(
+            raw(&answer_busy),
+            raw(&unknown),
+            "busy {what}: {answer_busy:?}"
+        );
         let answer_free = refusal(&mut client, &a.admin, with(b_free)).await;
-        assert_eq!(raw(&answer_free), raw(&unknown), "free {what}: {answer_free:?}");
+        assert_eq!(
+            raw(&answer_free),
+            raw(&unknown),
+            "free {what}: {answer_free:?}"
+        );
 
         // B's own work holds the lock a creation for that doctor or room takes: A's call neither
         // waits for it nor says anything else.
@@ -75,5 +83,9 @@ async fn another_clinics_doctor_or_room_is_answered_like_an_unknown_id_busy_free
             "locked {what}: {answer_locked:?}"
         );
     }
-    assert_eq!(cluster.count_appointments().await, 1, "only B's appointment");
+    assert_eq!(
+        cluster.count_appointments().await,
+        1,
+        "only B's appointment"
+    );
 }
