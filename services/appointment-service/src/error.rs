@@ -36,6 +36,8 @@ pub enum AppointmentError {
     AppointmentInPast,
     #[error("cancellation window closed")]
     CancellationWindowClosed,
+    #[error("appointment not reserved")]
+    NotReserved,
     #[error("account not active")]
     AccountNotActive,
     #[error("{0} unavailable")]
@@ -124,6 +126,11 @@ impl AppointmentError {
                 Code::FailedPrecondition,
                 "CANCELLATION_WINDOW_CLOSED",
                 "reservations can be cancelled only more than 24 hours before the start",
+            ),
+            E::NotReserved => ApiError::new(
+                Code::FailedPrecondition,
+                "APPOINTMENT_NOT_RESERVED",
+                "this appointment is not reserved; there is nothing to cancel",
             ),
             E::AccountNotActive => ApiError::new(
                 Code::FailedPrecondition,

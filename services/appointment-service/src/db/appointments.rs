@@ -47,20 +47,54 @@ pub async fn insert(
     .await
 }
 
-/// The live appointment of this doctor or room that overlaps [starts, ends), for a conflict message.
+/// Which part of a new appointment is not the clinic's: the clinic itself, then the doctor, the room
+/// and the exam type, each of which must belong to that clinic. Another clinic's id is answered like
+/// an unknown one, before any lock is taken or any other row is looked at.
+#[tracing::instrument(skip_all, err)]
+pub async fn missing_part(
+    conn: &mut PgConnection,
+    a: &NewAppointment,
+) -> Result<Option<&'static str>, sqlx::Error> {
+    let (clinic, doctor, room, exam_type): (bool, bool, bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT FROM clinics WHERE id = $1), \
+                EXISTS (SELECT FROM doctors WHERE id = $2 AND clinic_id = $1), \
+                EXISTS (SELECT FROM rooms WHERE id = $3 AND clinic_id = $1), \
+                EXISTS (SELECT FROM exam_types WHERE id = $4 AND clinic_id = $1)",
+    )
+    .bind(a.clinic_id)
+    .bind(a.doctor_id)
+    .bind(a.room_id)
+    .bind(a.exam_type_id)
+    .fetch_one(conn)
+    .await?;
+    Ok([
+        (clinic, "clinic"),
+        (doctor, "doctor"),
+        (room, "room"),
+        (exam_type, "exam type"),
+    ]
+    .into_iter()
+    .find_map(|(found, what)| (!found).then_some(what)))
+}
+
+/// The clinic's appointment of this doctor or room (any status) that overlaps [starts, ends),
+/// earliest first.
 #[tracing::instrument(skip_all, err)]
 pub async fn overlapping(
     conn: &mut PgConnection,
-    doctor_id: Option<Uuid>,
-    room_id: Option<Uuid>,
+    clinic_id: Uuid,
+    doctor_id: Uuid,
+    room_id: Uuid,
     starts_at: OffsetDateTime,
     ends_at: OffsetDateTime,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM appointments \
-         WHERE (doctor_id = $1 OR room_id = $2) AND tstzrange(starts_at, ends_at) && tstzrange($3, $4) \
-         ORDER BY starts_at LIMIT 1",
+         WHERE clinic_id = $1 AND (doctor_id = $2 OR room_id = $3) \
+           AND tstzrange(starts_at, ends_at) && tstzrange($4, $5) \
+         ORDER BY starts_at, id LIMIT 1",
     )
+    .bind(clinic_id)
     .bind(doctor_id)
     .bind(room_id)
     .bind(starts_at)

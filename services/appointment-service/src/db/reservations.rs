@@ -9,16 +9,26 @@
 //! reservation that committed while we waited makes `changed` empty. The advisory lock (see
 //! `db::locks`) is a CTE joined into `found`, so it is taken before the row lock.
 //!
+//! Time is read when it is checked, after the lock waits: `changed` compares the start with
+//! `clock_timestamp()`, not `now()` (the statement's start, before its lock waits, each up to
+//! `lock_timeout`), so a statement parked on the row until the appointment has started, or until
+//! the 24 h cancellation window has closed, changes nothing.
+//!
 //! The idempotency record (`reservation_requests`, patient + request id → appointment) is read by
 //! `prior` from the statement's snapshot, taken BEFORE the wait for the patient's lock, so a record
 //! committed during that wait is invisible to it. Every writer of a patient's records holds that
 //! patient's lock, so this is the only way to miss one, and what follows from it is safe:
 //! - the same request for the same appointment: the row lock shows it reserved by this patient, so
-//!   `changed` is empty — no second reservation, no second event;
-//! - anything that would change the row (the record's appointment since cancelled, or another
-//!   appointment): `recorded` inserts the same key and fails on the primary key (the other record
-//!   has committed), the whole statement rolls back, and the caller runs it once more with a fresh
-//!   snapshot that sees the record (see `service::reserve`).
+//!   `changed` is empty — no second reservation, no second event — and `recorded`, binding the key to
+//!   the slot the patient holds, meets the other record as in the next point;
+//! - anything that would write (the record's appointment since cancelled, another appointment, or
+//!   the key bound to the slot the patient already holds): `recorded` inserts the same key and fails
+//!   on the primary key (the other record has committed), the whole statement rolls back, and the
+//!   caller runs it once more with a fresh snapshot that sees the record (see `service::reserve`).
+//!
+//! A key is bound when it reserves the slot AND when it finds the slot already held by this patient
+//! (a second key for a reservation whose first answer was lost): either way the key has been answered
+//! with the reservation, so a retry of it after a cancel must not reserve again.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -92,7 +102,9 @@ macro_rules! outcome {
 }
 
 /// Reserve: `$3` the client's request id (idempotency key, optional). Changes the row only if it is
-/// AVAILABLE and in the future and the request id is not bound to an appointment yet; binds it.
+/// AVAILABLE, starts after the clock as read once the locks are held, and the request id is not bound
+/// to an appointment yet. Binds an unbound request id to the row it reserved, or to the row it found
+/// already held by this patient.
 pub const RESERVE: &str = concat!(
     lock_ctes!(),
     "prior AS MATERIALIZED ( \
@@ -100,25 +112,30 @@ pub const RESERVE: &str = concat!(
      changed AS ( \
          UPDATE appointments a SET status = 'RESERVED', patient_id = $2, reserved_at = now(), \
                 reservation_request_id = $3, version = a.version + 1 \
-         FROM found f WHERE a.id = f.id AND f.status = 'AVAILABLE' AND f.starts_at > now() \
+         FROM found f WHERE a.id = f.id AND f.status = 'AVAILABLE' AND f.starts_at > clock_timestamp() \
            AND NOT EXISTS (SELECT FROM prior) \
          RETURNING a.*), \
      recorded AS ( \
          INSERT INTO reservation_requests (patient_id, request_id, appointment_id) \
-         SELECT $2, $3, ch.id FROM changed ch WHERE $3::text IS NOT NULL), ",
+         SELECT $2, $3, r.id FROM ( \
+             SELECT id FROM changed \
+             UNION ALL \
+             SELECT id FROM found WHERE status = 'RESERVED' AND patient_id = $2 \
+               AND NOT EXISTS (SELECT FROM prior)) r \
+         WHERE $3::text IS NOT NULL), ",
     event_cte!("appointment.reserved"),
     outcome!("(SELECT appointment_id FROM prior)")
 );
 
 /// Cancel: `$3` the notice in seconds. Changes the row only if `$2` holds it and it starts later
-/// than that.
+/// than that after the clock as read once the locks are held.
 pub const CANCEL: &str = concat!(
     lock_ctes!(),
     "changed AS ( \
          UPDATE appointments a SET status = 'AVAILABLE', patient_id = NULL, reserved_at = NULL, \
                 reservation_request_id = NULL, version = a.version + 1 \
          FROM found f WHERE a.id = f.id AND f.status = 'RESERVED' AND f.patient_id = $2 \
-           AND f.starts_at > now() + $3 * interval '1 second' \
+           AND f.starts_at > clock_timestamp() + $3 * interval '1 second' \
          RETURNING a.*), ",
     event_cte!("appointment.cancelled"),
     outcome!("NULL::uuid")

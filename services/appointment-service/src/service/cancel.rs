@@ -1,5 +1,6 @@
 //! Cancelling a reservation: the same locks, one statement; only the holder; only more than 24 h
-//! ahead. The slot is AVAILABLE again.
+//! ahead. The slot is AVAILABLE again. Cancelling a slot that is not reserved (a second cancel) is
+//! `APPOINTMENT_NOT_RESERVED`; another patient's reservation is `FORBIDDEN`.
 
 use clinic_common::auth::Identity;
 use time::Duration;
@@ -36,11 +37,16 @@ pub async fn cancel(
         tracing::info!(patient_id = %patient, "reservation cancelled");
         return Ok(row);
     }
-    if row.status != AppointmentStatus::Reserved || row.patient_id != Some(patient) {
-        return Err(AppointmentError::Forbidden(
+    match row.status {
+        // Nothing to cancel: e.g. a retry of a cancel that succeeded. A state of the appointment
+        // (which anyone may see while it is available), not a permission.
+        AppointmentStatus::Available => Err(AppointmentError::NotReserved),
+        // Held by the caller but not changed: too close to the start.
+        AppointmentStatus::Reserved if row.patient_id == Some(patient) => {
+            Err(AppointmentError::CancellationWindowClosed)
+        }
+        AppointmentStatus::Reserved => Err(AppointmentError::Forbidden(
             "you do not hold this appointment",
-        ));
+        )),
     }
-    // Held by the caller but not changed: too close to the start.
-    Err(AppointmentError::CancellationWindowClosed)
 }

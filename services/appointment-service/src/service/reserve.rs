@@ -98,7 +98,14 @@ pub async fn reserve(
         // A retry, or the holder reserving again: the reservation is the answer.
         AppointmentStatus::Reserved if row.patient_id == Some(patient) => Ok(row),
         AppointmentStatus::Reserved => {
-            let alternatives = reservations::alternatives(&mut conn, &row, 3).await?;
+            // The slot is taken whatever the look-up does: a failed look-up (a lock timeout, a
+            // lost connection) leaves the answer without alternatives, not INTERNAL.
+            let alternatives = reservations::alternatives(&mut conn, &row, 3)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "alternatives look-up failed; answering without them");
+                    Vec::new()
+                });
             Err(AppointmentError::AlreadyReserved { alternatives })
         }
         // A retry of a reservation since cancelled: the slot as it is now; nothing changes.

@@ -87,6 +87,35 @@ async fn another_patient_cannot_cancel() {
     assert_eq!(cluster.row(&a.id).await.1, Some(holder.id));
 }
 
+/// A cancel retried after it succeeded (its answer lost) is told the slot is not reserved: a state
+/// of the appointment, not a permission.
+#[tokio::test]
+async fn a_second_cancel_is_appointment_not_reserved_and_changes_nothing() {
+    let cluster = spawn_cluster().await;
+    let f = cluster.clinic().await;
+    let a = cluster.appointment(&f, 48, 0).await;
+    let p = cluster.patients(1).await.remove(0);
+    let mut client = cluster.client().await;
+    cluster.reserve(&mut client, &p, &a.id).await.unwrap();
+    client
+        .cancel_reservation(cancel(&p.token, &a.id))
+        .await
+        .unwrap();
+
+    let err = client
+        .cancel_reservation(cancel(&p.token, &a.id))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(error_info(&err).0, "APPOINTMENT_NOT_RESERVED");
+    assert_eq!(cluster.row(&a.id).await, ("AVAILABLE".into(), None, 3));
+    assert_eq!(
+        cluster.events(&a.id).await,
+        vec!["appointment.reserved", "appointment.cancelled"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_racing_a_new_reservation_leaves_a_consistent_state() {
     let cluster = spawn_cluster().await;

@@ -153,3 +153,85 @@ async fn a_creation_losing_a_deadlock_is_busy_and_writes_nothing() {
     assert_busy(answer);
     assert_eq!(cluster.count_appointments().await, 0);
 }
+
+/// The deadlock a creation could have with a reservation: the creation's new row enters the doctor's
+/// exclusion index and waits for an overlapping row being changed; the reservation's update of that
+/// row re-enters the same index, meets the creation's uncommitted entry and waits for it. Here the
+/// creation is first parked on another overlapping row of the doctor that the test is moving away, so
+/// the two enter the index in that order every time. A creation that overlaps an appointment is a
+/// schedule conflict whatever that appointment is doing: it must say so, and the reservation succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_overlapping_a_reservation_in_flight_is_a_schedule_conflict_and_the_reservation_succeeds()
+ {
+    let cluster = spawn().await;
+    let f = cluster.clinic().await;
+    let base = in_hours(60).seconds;
+    let at = |minutes: i64| prost_types::Timestamp {
+        seconds: base + minutes * 60,
+        nanos: 0,
+    };
+    let mut client = cluster.client().await;
+    // Doctor 0 in room 0: first the one the test moves away (:30), then the one reserved (:00).
+    let create = |minutes, room| {
+        let mut c = client.clone();
+        let req = bearer(&f.admin, cluster.new_appointment(&f, at(minutes), 0, room));
+        async move { c.create_predefined_appointment(req).await }
+    };
+    let moved = create(30, 0).await.unwrap().into_inner();
+    let reserved = create(0, 0).await.unwrap().into_inner();
+    let p = cluster.patients(1).await.remove(0);
+
+    let mut tx = outside_transaction(&cluster).await;
+    sqlx::query(
+        "UPDATE appointments SET starts_at = starts_at + interval '5 hours', \
+         ends_at = ends_at + interval '5 hours' WHERE id = $1::uuid",
+    )
+    .bind(&moved.id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // Doctor 0 in room 1 from :15 overlaps both.
+    let creating = tokio::spawn(create(15, 1));
+    cluster
+        .wait_until_answered_or_waiting(&creating, "transactionid", 1)
+        .await;
+    let (who, id) = (p.clone(), reserved.id.clone());
+    let reserving = tokio::spawn(async move {
+        client
+            .reserve_appointment(bearer(
+                &who.token,
+                pb::ReserveAppointmentRequest {
+                    appointment_id: id,
+                    request_id: None,
+                },
+            ))
+            .await
+    });
+    cluster
+        .wait_until_answered_or_waiting(&reserving, "transactionid", 2)
+        .await;
+    tx.commit().await.unwrap();
+    let created = tokio::time::timeout(BOUND, creating)
+        .await
+        .unwrap()
+        .unwrap();
+    let reservation = tokio::time::timeout(BOUND, reserving)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let err = created.expect_err("the creation overlaps");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let (reason, meta) = error_info(&err);
+    assert_eq!(reason, "SCHEDULE_CONFLICT");
+    assert_eq!(meta["conflictingAppointmentId"], reserved.id);
+    let reservation = reservation
+        .expect("the reservation is not a deadlock victim")
+        .into_inner();
+    assert_eq!(reservation.patient_id, p.id.to_string());
+    assert_eq!(
+        cluster.row(&reserved.id).await,
+        ("RESERVED".into(), Some(p.id), 2)
+    );
+    assert_eq!(cluster.count_appointments().await, 2);
+}

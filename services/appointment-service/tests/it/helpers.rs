@@ -363,6 +363,36 @@ impl Cluster {
         clinic_common::testing::wait_for_lock_waiters(&self.pool, locktype, n).await;
     }
 
+    /// How many sessions of this database wait for a lock of `locktype` right now.
+    pub async fn lock_waiters(&self, locktype: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+             WHERE s.datname = current_database() AND l.locktype = $1 AND NOT l.granted",
+        )
+        .bind(locktype)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Waits (bounded) until `call` has answered or `n` sessions wait for a lock of `locktype`: for
+    /// a call that parks on a lock with the code as it was and answers at once with the code as it is.
+    pub async fn wait_until_answered_or_waiting<T>(
+        &self,
+        call: &tokio::task::JoinHandle<T>,
+        locktype: &str,
+        n: i64,
+    ) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !call.is_finished() && self.lock_waiters(locktype).await < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "neither answered nor {n} sessions waiting for a {locktype} lock after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub async fn count_appointments(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM appointments")
             .fetch_one(&self.pool)

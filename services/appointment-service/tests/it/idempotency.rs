@@ -70,6 +70,42 @@ async fn a_retry_arriving_after_the_cancel_leaves_the_slot_available_and_appends
     );
 }
 
+/// The patient already holds the slot (reserved with `click-1`) when `click-2` arrives; its answer is
+/// lost, the patient cancels, and the client retries `click-2`. The key was bound when it was first
+/// answered, so the retry is answered like a retry of `click-1`: nothing reserved, no second e-mail.
+#[tokio::test]
+async fn a_second_request_id_for_a_slot_already_held_is_bound_so_its_retry_after_the_cancel_reserves_nothing()
+ {
+    let cluster = spawn_cluster().await;
+    let f = cluster.clinic().await;
+    let a = cluster.appointment(&f, 60, 0).await;
+    let p = cluster.patients(1).await.remove(0);
+    let mut client = cluster.client().await;
+    reserve_with(&mut client, &p, &a.id, "click-1")
+        .await
+        .unwrap();
+    let held = reserve_with(&mut client, &p, &a.id, "click-2")
+        .await
+        .unwrap();
+    assert_eq!(held.patient_id, p.id.to_string());
+    cancel(&mut client, &p, &a.id).await;
+
+    let retry = reserve_with(&mut client, &p, &a.id, "click-2")
+        .await
+        .unwrap();
+
+    assert_eq!(retry.status, pb::AppointmentStatus::Available as i32);
+    assert_eq!(cluster.row(&a.id).await, ("AVAILABLE".into(), None, 3));
+    assert_eq!(
+        cluster.events(&a.id).await,
+        vec!["appointment.reserved", "appointment.cancelled"]
+    );
+    let first_key_retry = reserve_with(&mut client, &p, &a.id, "click-1")
+        .await
+        .unwrap();
+    assert_eq!(retry, first_key_retry);
+}
+
 #[tokio::test]
 async fn a_request_id_reused_for_another_appointment_is_refused_and_writes_nothing() {
     let cluster = spawn_cluster().await;

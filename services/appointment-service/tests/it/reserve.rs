@@ -242,3 +242,69 @@ async fn reserving_an_appointment_that_has_started_is_appointment_in_past_and_ch
     assert_eq!(cluster.row(&a.id).await, ("AVAILABLE".into(), None, 1));
     assert!(cluster.events(&a.id).await.is_empty());
 }
+
+/// The loser's look-up of alternatives fails (here: a table lock, as a migration or `VACUUM FULL`
+/// takes, is granted between the loser's reservation statement and its look-up, which gives up at the
+/// lock timeout). The loser is still told the slot is taken, without alternatives; nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_look_up_of_alternatives_still_answers_already_reserved_without_them() {
+    let cluster = spawn_cluster().await;
+    let f = cluster.clinic().await;
+    let a = cluster.appointment(&f, 60, 0).await;
+    cluster.appointment(&f, 61, 1).await;
+    let mut ps = cluster.patients(2).await;
+    let (holder, loser) = (ps.remove(0), ps.remove(0));
+    let mut client = cluster.client().await;
+    cluster.reserve(&mut client, &holder, &a.id).await.unwrap();
+
+    // The loser's statement parks on the row lock, holding its table locks.
+    let mut row_tx = cluster.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM appointments WHERE id = $1::uuid FOR UPDATE")
+        .bind(&a.id)
+        .execute(&mut *row_tx)
+        .await
+        .unwrap();
+    let (who, id) = (loser.clone(), a.id.clone());
+    let call = tokio::spawn(async move {
+        client
+            .reserve_appointment(bearer(
+                &who.token,
+                pb::ReserveAppointmentRequest {
+                    appointment_id: id,
+                    request_id: None,
+                },
+            ))
+            .await
+    });
+    cluster.wait_for_lock_waiters("transactionid", 1).await;
+    // A table lock queues behind it: granted when that statement ends, before the look-up starts.
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let mut table_tx = cluster.pool.begin().await.unwrap();
+    let table_lock = tokio::spawn(async move {
+        sqlx::query("LOCK TABLE appointments IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *table_tx)
+            .await
+            .unwrap();
+        released.await.unwrap();
+        table_tx.rollback().await.unwrap();
+    });
+    cluster.wait_for_lock_waiters("relation", 1).await;
+    row_tx.commit().await.unwrap();
+    let answer = call.await.unwrap();
+    release.send(()).unwrap();
+    table_lock.await.unwrap();
+
+    let err = answer.expect_err("the slot is taken");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let (reason, meta) = error_info(&err);
+    assert_eq!(reason, "APPOINTMENT_ALREADY_RESERVED");
+    assert!(
+        !meta.keys().any(|k| k.starts_with("alternative")),
+        "{meta:?}"
+    );
+    assert_eq!(
+        cluster.row(&a.id).await,
+        ("RESERVED".into(), Some(holder.id), 2)
+    );
+    assert_eq!(cluster.events(&a.id).await, vec!["appointment.reserved"]);
+}
