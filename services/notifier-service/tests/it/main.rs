@@ -7,6 +7,7 @@ mod crashes;
 mod emails;
 mod healthcheck;
 mod helpers;
+mod ledger_outage;
 mod links;
 mod operator_retry;
 mod outcome;
