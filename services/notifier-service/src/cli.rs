@@ -94,6 +94,10 @@ pub struct ServeArgs {
     pub smtp_port: u16,
     #[arg(long, env = "SMTP_TLS", value_enum, default_value_t = TlsMode::None)]
     pub smtp_tls: TlsMode,
+    /// PEM file of a CA trusted for the SMTP server's certificate besides the public roots (a relay
+    /// whose certificate a private CA signed); with SMTP_TLS=starttls or tls.
+    #[arg(long, env = "SMTP_TLS_CA_FILE")]
+    pub smtp_tls_ca_file: Option<PathBuf>,
     #[arg(long, env = "SMTP_USERNAME")]
     pub smtp_username: Option<String>,
     #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true, value_parser = parse_secret)]
@@ -173,6 +177,11 @@ impl ServeArgs {
                 username: self.smtp_username.clone(),
                 password: self.smtp_password.clone(),
                 timeout: Duration::from_secs(10),
+                ca_pem: self
+                    .smtp_tls_ca_file
+                    .as_deref()
+                    .map(clinic_common::config::read_key_file)
+                    .transpose()?,
             })?,
             None => Mailer::files(self.eml_dir.clone())?,
         };

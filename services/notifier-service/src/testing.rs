@@ -66,6 +66,7 @@ pub async fn settings(
             username: None,
             password: None,
             timeout: Duration::from_secs(5),
+            ca_pem: None,
         })
         .expect("smtp mailer"),
         consumer: ConsumerSettings {

@@ -17,3 +17,4 @@ mod reservations;
 mod retention;
 mod shutdown;
 mod smtp_failures;
+mod smtp_tls;
