@@ -12,6 +12,10 @@ mounted by the one service that uses it (and the one-shot job that writes it). I
 `migrate` get their own role's database Secret (the admin's only the roles Job), and every pod runs as
 non-root with no privilege escalation, a read-only root filesystem and no capabilities.
 
+Shutdown: every serving container's grace period (compose `stop_grace_period`, Kubernetes
+`terminationGracePeriodSeconds` after the preStop pause) is longer than its `SHUTDOWN_DRAIN_SECONDS`
+(as set, or the binary's default), and the notifier's drain outlasts a send and its SENT write.
+
 Usage: python check_cli.py <dir with the debug binaries> <repo root>
 """
 
@@ -68,6 +72,43 @@ def check(where, binary, subcommand, env_names):
             errors.append(f"{where}: `{binary} {subcommand}` does not read {name}")
 
 
+def help_default(binary, flag):
+    """The default `<binary> serve --help` gives `--<flag>`, or None."""
+    text = help_text(binary, "serve") or ""
+    at = text.find(f"--{flag} ")
+    if at < 0:
+        return None
+    block = re.split(r"\n\s+-(?:-|[a-zA-Z],)", text[at:], maxsplit=1)[0]
+    m = re.search(r"\[default: ([^\]]+)\]", block)
+    return m.group(1) if m else None
+
+
+def check_grace(where, binary, env, grace, pause=0):
+    """SIGKILL must come after the drain: `grace` seconds exceed SHUTDOWN_DRAIN_SECONDS plus `pause`
+    (the preStop sleep). The notifier's drain must also outlast a send and its SENT write
+    (2 x CLAIM_SECONDS + 1), or the binary refuses to start."""
+    value = lambda name, flag: int(env.get(name) or help_default(binary, flag) or 0)
+    drain = value("SHUTDOWN_DRAIN_SECONDS", "shutdown-drain-seconds")
+    if grace <= drain + pause:
+        errors.append(
+            f"{where}: SIGKILL after {grace} s cuts the {drain} s drain"
+            + (f" (after a {pause} s preStop pause)" if pause else "")
+        )
+    if binary == "notifier-service":
+        claim = value("CLAIM_SECONDS", "claim-seconds")
+        if drain <= 2 * claim + 1:
+            errors.append(f"{where}: a {drain} s drain is not longer than 2 x CLAIM_SECONDS ({claim}) + 1")
+
+
+def seconds(duration):
+    """Compose's `stop_grace_period` ("130s", "2m10s") in seconds."""
+    m = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", str(duration))
+    if not m or not any(m.groups()):
+        errors.append(f"compose: cannot read stop_grace_period {duration!r}")
+        return 0
+    return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+
+
 # --- docker-compose.yml --------------------------------------------------------------------------
 compose = yaml.safe_load((root / "docker-compose.yml").read_text())
 services = compose["services"]
@@ -94,6 +135,11 @@ for name, svc in services.items():
         else:
             command = svc.get("command") or ["serve"]
             check(f"compose {name}", target, command[0], env)
+            if command[0] == "serve":
+                # Docker sends SIGKILL 10 s after SIGTERM unless told otherwise.
+                grace = seconds(svc.get("stop_grace_period", "10s"))
+                values = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+                check_grace(f"compose {name}", target, values, grace)
         test = (svc.get("healthcheck") or {}).get("test")
         if test:
             if test[:1] != ["CMD"] or len(test) < 3:
@@ -168,6 +214,14 @@ for path in sorted((root / "deploy" / "k8s").rglob("*.yaml")):
             image = c["image"].split("/")[-1].split(":")[0]
             env = [e["name"] for e in c.get("env", [])]
             check(f"{path.relative_to(root)} {c['name']}", image, c["args"][0], env)
+            if doc["kind"] == "Deployment" and c["args"][0] == "serve":
+                # The kubelet runs preStop, then SIGTERM, and SIGKILLs once the grace period is over.
+                pre_stop = (((c.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {})
+                command = pre_stop.get("command") or []
+                pause = int(command[1]) if command[:1] == ["sleep"] and len(command) == 2 else 0
+                values = {e["name"]: str(e.get("value", "")) for e in c.get("env", [])}
+                grace = pod.get("terminationGracePeriodSeconds", 30)
+                check_grace(f"{path.relative_to(root)} {c['name']}", image, values, grace, pause)
             # Database credentials: the server its runtime role's, a migration its migration role's;
             # only the roles Job sees the admin's.
             secrets = {s["secretRef"]["name"] for s in c.get("envFrom", []) if "secretRef" in s}

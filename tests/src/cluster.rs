@@ -19,6 +19,8 @@ pub const MESSAGE_ID_DOMAIN: &str = "chaos.test";
 pub const ACTIVATION_BASE_URL: &str = "http://chaos.test/activate";
 /// How long a notifier's claim on a delivery lasts (its sends give up at 4 s).
 pub const CLAIM_SECONDS: u64 = 10;
+/// The notifiers' shutdown drain: longer than 2 × `CLAIM_SECONDS` + 1 (the other services drain 5 s).
+pub const NOTIFIER_DRAIN_SECONDS: &str = "25";
 /// Password of every account the run creates.
 pub const PASSWORD: &str = "chaos run password 1";
 
@@ -292,6 +294,9 @@ impl Cluster {
                 // A killed sender's claims lapse soon, so the run settles soon after it.
                 ("CLAIM_SECONDS", &CLAIM_SECONDS.to_string()),
                 ("ATTEMPT_DEADLINE_SECONDS", "4"),
+                // Outlasts a send and its SENT write (2 × CLAIM_SECONDS + 1, checked at start-up),
+                // so a SIGTERM never cuts one; `faults` waits longer than this before it SIGKILLs.
+                ("SHUTDOWN_DRAIN_SECONDS", NOTIFIER_DRAIN_SECONDS),
                 // A frozen link to a feed is noticed within seconds.
                 ("FEED_KEEPALIVE_INTERVAL_MS", "2000"),
                 ("FEED_KEEPALIVE_TIMEOUT_MS", "2000"),

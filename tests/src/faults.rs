@@ -56,7 +56,9 @@ pub async fn inject(cluster: &mut Cluster, until: Instant) -> anyhow::Result<Vec
             30..45 => {
                 let p = random_process(cluster);
                 let name = p.name.clone();
-                p.terminate(Duration::from_secs(15)).await;
+                // Longer than any service's drain (the notifier's is the longest), so SIGTERM is
+                // never turned into a SIGKILL mid-drain.
+                p.terminate(Duration::from_secs(30)).await;
                 p.start().await?;
                 (FaultKind::Terminate, name)
             }

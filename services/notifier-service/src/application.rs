@@ -46,7 +46,8 @@ pub struct Settings {
     pub consumer: ConsumerSettings,
     pub sender: SenderSettings,
     pub purge: PurgeSettings,
-    /// After shutdown begins: how long in-flight calls and sends may take to finish.
+    /// After shutdown begins: how long in-flight calls and sends may take to finish. Longer than a send
+    /// and its `SENT` write may take (`SenderSettings::check_drain`, checked at start-up).
     pub drain_deadline: Duration,
     /// TLS on the notifier's server and to both producers (their URLs are then `https://`).
     pub tls: Tls,
@@ -64,6 +65,7 @@ impl Settings {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.sender.validate()?;
+        self.sender.check_drain(self.drain_deadline)?;
         for url in self
             .sources
             .iter()

@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use clinic_common::{
     auth::ServiceToken,
     config::{
-        DatabaseArgs, DbRolesArgs, MigrateOnStartArgs, MigrationDatabaseArgs, ShutdownArgs,
-        VerifierArgs, parse_secret,
+        DatabaseArgs, DbRolesArgs, MigrateOnStartArgs, MigrationDatabaseArgs, VerifierArgs,
+        parse_secret,
     },
     healthcheck::HealthcheckArgs,
 };
@@ -70,8 +70,11 @@ pub struct ServeArgs {
     pub verifier: VerifierArgs,
     #[command(flatten)]
     pub tls: clinic_common::tls::TlsArgs,
-    #[command(flatten)]
-    pub shutdown: ShutdownArgs,
+    /// After SIGTERM: how long in-flight calls and sends may take to finish. Must be longer than a
+    /// send and its SENT write may take, 2 × CLAIM_SECONDS + 1 (checked at start-up): a send cut
+    /// short is sent again by another replica once its claim lapses.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 125)]
+    pub shutdown_drain_seconds: u64,
     #[arg(
         long,
         env = "REGISTRATION_URL",
@@ -94,6 +97,10 @@ pub struct ServeArgs {
     pub smtp_port: u16,
     #[arg(long, env = "SMTP_TLS", value_enum, default_value_t = TlsMode::None)]
     pub smtp_tls: TlsMode,
+    /// PEM file of a CA trusted for the SMTP server's certificate besides the public roots (a relay
+    /// whose certificate a private CA signed); with SMTP_TLS=starttls or tls.
+    #[arg(long, env = "SMTP_TLS_CA_FILE")]
+    pub smtp_tls_ca_file: Option<PathBuf>,
     #[arg(long, env = "SMTP_USERNAME")]
     pub smtp_username: Option<String>,
     #[arg(long, env = "SMTP_PASSWORD", hide_env_values = true, value_parser = parse_secret)]
@@ -173,6 +180,11 @@ impl ServeArgs {
                 username: self.smtp_username.clone(),
                 password: self.smtp_password.clone(),
                 timeout: Duration::from_secs(10),
+                ca_pem: self
+                    .smtp_tls_ca_file
+                    .as_deref()
+                    .map(clinic_common::config::read_key_file)
+                    .transpose()?,
             })?,
             None => Mailer::files(self.eml_dir.clone())?,
         };
@@ -223,7 +235,7 @@ impl ServeArgs {
                 retention: Duration::from_secs(self.delivery_retention_hours * 3600),
                 ..PurgeSettings::default()
             },
-            drain_deadline: self.shutdown.drain_deadline(),
+            drain_deadline: Duration::from_secs(self.shutdown_drain_seconds),
             tls: self.tls.load()?,
             migration_database_url: self.migrate.url()?,
         })
@@ -239,4 +251,44 @@ pub fn gen_seal_keypair(out_dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::write(out_dir.join("seal_public.key"), format!("{public}\n"))?;
     println!("wrote {} and seal_public.key", open_path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `serve` with only the required flags: every other knob at its default.
+    fn defaults() -> ServeArgs {
+        let cli = Cli::try_parse_from([
+            "notifier-service",
+            "serve",
+            "--database-url",
+            "postgres://notifier@localhost/clinic",
+            "--jwt-public-key-file",
+            "jwt.pem",
+            "--service-token-file",
+            "token",
+            "--activation-open-key-file",
+            "seal_open.key",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Serve(args) => *args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_drain_outlasts_a_send_and_its_sent_write() {
+        let args = defaults();
+        let claim = Duration::from_secs(args.claim_seconds);
+        let attempt = Duration::from_secs(args.attempt_deadline_seconds);
+        let drain = Duration::from_secs(args.shutdown_drain_seconds);
+        assert!(claim >= attempt * 2);
+        // What `SenderSettings::check_drain` asks of it: 2 × the claim + the last write's second.
+        assert!(
+            drain > claim * 2 + crate::pipeline::outcome::MIN_WRITE_TIME,
+            "{drain:?}"
+        );
+    }
 }

@@ -66,6 +66,7 @@ pub async fn settings(
             username: None,
             password: None,
             timeout: Duration::from_secs(5),
+            ca_pem: None,
         })
         .expect("smtp mailer"),
         consumer: ConsumerSettings {
@@ -93,7 +94,8 @@ pub async fn settings(
             poll_fallback: Duration::from_millis(500),
         },
         purge: PurgeSettings::default(),
-        drain_deadline: Duration::from_secs(5),
+        // Longer than a send and its SENT write may take (2 × the claim + 1 s).
+        drain_deadline: Duration::from_secs(65),
         tls: clinic_common::tls::Tls::Plaintext,
         migration_database_url: Some(urls.migration),
     }

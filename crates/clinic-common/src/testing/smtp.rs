@@ -2,7 +2,8 @@
 //!
 //! It runs on a runtime of its own so that `stop` can close the listener and every open session before
 //! it returns, whatever runtime (or none) the test uses, and so a stopped server refuses connections at
-//! once, as a killed one would. Messages survive `stop`/`restart`.
+//! once, as a killed one would. Messages survive `stop`/`restart`. [`start_tls`](SmtpServer::start_tls)
+//! speaks TLS from the first byte (SMTPS), with a certificate the test gives it.
 
 mod parse;
 mod session;
@@ -17,10 +18,17 @@ use std::{
 };
 
 use tokio::{
-    net::{TcpListener, TcpSocket},
+    net::{TcpListener, TcpSocket, TcpStream},
     runtime::Runtime,
     sync::watch,
     task::{JoinHandle, JoinSet},
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    },
 };
 use tokio_util::sync::CancellationToken;
 
@@ -48,6 +56,10 @@ struct Shared {
     rejected: Mutex<Vec<String>>,
     deferred: Mutex<Vec<String>>,
     hold: watch::Sender<Hold>,
+    /// The next reply to this command (verb) waits this long, once.
+    stall: Mutex<Option<(String, Duration)>>,
+    /// How many replies have been stalled so far (each counted when its wait begins).
+    stalled: watch::Sender<usize>,
 }
 
 /// Replies to the end of DATA held back until the test releases them.
@@ -100,6 +112,18 @@ impl Shared {
         rejected.iter().any(|r| recipient.contains(r.as_str()))
     }
 
+    /// How long the reply to `verb` must wait: the stall asked for, once.
+    fn stall(&self, verb: &str) -> Option<Duration> {
+        let mut stall = self.stall.lock().unwrap();
+        let delay = match stall.as_ref() {
+            Some((v, delay)) if v.eq_ignore_ascii_case(verb) => *delay,
+            _ => return None,
+        };
+        *stall = None;
+        self.stalled.send_modify(|n| *n += 1);
+        Some(delay)
+    }
+
     fn store(&self, raw: String) {
         let mail = parse::parse(raw, SystemTime::now());
         self.mail.send_modify(|all| all.push(mail));
@@ -116,11 +140,36 @@ pub struct SmtpServer {
     shared: Arc<Shared>,
     runtime: Option<Runtime>,
     listening: Option<Listening>,
+    /// Set: every session speaks TLS from the first byte.
+    tls: Option<TlsAcceptor>,
 }
 
 impl SmtpServer {
     /// Listens on a free loopback port.
     pub fn start() -> SmtpServer {
+        Self::start_with(None)
+    }
+
+    /// Listens on a free loopback port speaking TLS from the first byte (SMTPS), presenting the
+    /// certificate chain `cert_pem` with its private key `key_pem` (e.g. a service certificate of
+    /// `tls::write_dev_certificates`, which names 127.0.0.1 and `localhost`).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> SmtpServer {
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("private key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("TLS server config");
+        Self::start_with(Some(TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<TlsAcceptor>) -> SmtpServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("test-smtp")
@@ -135,9 +184,12 @@ impl SmtpServer {
                 rejected: Mutex::new(Vec::new()),
                 deferred: Mutex::new(Vec::new()),
                 hold: watch::Sender::new(Hold::default()),
+                stall: Mutex::new(None),
+                stalled: watch::Sender::new(0),
             }),
             runtime: Some(runtime),
             listening: None,
+            tls,
         };
         server.restart();
         server
@@ -153,7 +205,12 @@ impl SmtpServer {
         };
         self.port = listener.local_addr().expect("local addr").port();
         let stop = CancellationToken::new();
-        let task = runtime.spawn(serve(listener, self.shared.clone(), stop.clone()));
+        let task = runtime.spawn(serve(
+            listener,
+            self.shared.clone(),
+            self.tls.clone(),
+            stop.clone(),
+        ));
         self.listening = Some(Listening { stop, task });
     }
 
@@ -171,6 +228,26 @@ impl SmtpServer {
     /// delay ends, whether or not the client is still waiting, as a server that had queued it would.
     pub fn set_accept_delay(&self, delay: Duration) {
         *self.shared.accept_delay.lock().unwrap() = delay;
+    }
+
+    /// The next reply to the command `verb` (`MAIL`, `RCPT`, `DATA` — the reply after the message —
+    /// …) goes out only after `delay`, once: a server that stalls in the middle of a transaction.
+    /// The session reads nothing meanwhile; whatever the client sends waits in its buffer.
+    pub fn stall_next_reply(&self, verb: &str, delay: Duration) {
+        *self.shared.stall.lock().unwrap() = Some((verb.to_owned(), delay));
+    }
+
+    /// Waits until `n` replies have been stalled (their wait has begun); panics after `limit`.
+    pub async fn wait_for_stalled(&self, n: usize, limit: Duration) {
+        let mut stalled = self.shared.stalled.subscribe();
+        let reached = tokio::time::timeout(limit, stalled.wait_for(|s| *s >= n))
+            .await
+            .is_ok();
+        assert!(
+            reached,
+            "only {} of {n} replies stalled",
+            *self.shared.stalled.borrow()
+        );
     }
 
     /// Answers RCPT TO with a permanent `550` for addresses containing `part`.
@@ -303,7 +380,12 @@ fn bind(port: u16) -> TcpListener {
 }
 
 /// Accepts until `stop`, then drops the listener and aborts every session, waiting until they are gone.
-async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    stop: CancellationToken,
+) {
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
@@ -313,7 +395,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationTok
                 Ok((socket, _)) => {
                     // The client's commands are small writes; don't let Nagle hold our replies.
                     let _ = socket.set_nodelay(true);
-                    sessions.spawn(session::run(socket, shared.clone()));
+                    sessions.spawn(session_over(socket, tls.clone(), shared.clone()));
                 }
                 Err(e) => eprintln!("SMTP test server: accept: {e}"),
             },
@@ -321,4 +403,15 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationTok
     }
     drop(listener);
     sessions.shutdown().await;
+}
+
+/// One session on `socket`, inside TLS when `tls` is set.
+async fn session_over(socket: TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    match tls {
+        None => session::run(socket, shared).await,
+        Some(acceptor) => match acceptor.accept(socket).await {
+            Ok(stream) => session::run(stream, shared).await,
+            Err(e) => eprintln!("SMTP test server: TLS handshake: {e}"),
+        },
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod render;
 pub mod smtp_pool;
+mod smtps;
 pub mod transport;
 
 pub use render::{Contact, Email, render};

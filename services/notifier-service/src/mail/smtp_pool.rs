@@ -3,7 +3,12 @@
 //! lettre writes a message's body and its terminating `\r\n.\r\n` as two writes. On a socket with
 //! Nagle's algorithm on (lettre's own transport has no way to turn it off) the 5-byte terminator waits
 //! for the server to ACK the body, and servers delay that ACK by ~40 ms: every e-mail took 40 ms
-//! longer than it needs. So we connect the socket ourselves and hand it to lettre's connection.
+//! longer than it needs. So we connect the socket ourselves and hand it to lettre's connection (inside
+//! TLS from the first byte for `SMTP_TLS=tls`, see `smtps`).
+//!
+//! A connection goes back to the pool only after a send that ran to its end. A send cut short (its
+//! deadline here, or the caller's attempt deadline dropping it) drops its connection with it: a reply
+//! left unread there would otherwise be read as the answer to the next message's command.
 
 use std::time::{Duration, Instant};
 
@@ -11,14 +16,17 @@ use lettre::{
     address::Envelope,
     transport::smtp::{
         authentication::{Credentials, Mechanism},
-        client::{AsyncSmtpConnection, TlsParameters},
+        client::AsyncSmtpConnection,
         extension::ClientId,
     },
 };
 use secrecy::ExposeSecret;
 use tokio::{net::TcpStream, sync::Mutex};
 
-use super::transport::{SmtpSettings, TlsMode};
+use super::{
+    smtps::TlsStream,
+    transport::{SmtpSettings, TlsMode},
+};
 
 /// Connections idle longer than this are closed rather than reused (servers drop idle clients).
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -49,8 +57,9 @@ impl SmtpPool {
         }
     }
 
-    /// Sends one message; Ok means the server accepted it. The whole exchange is bounded by the
-    /// configured timeout.
+    /// Sends one message; Ok means the server accepted it. The whole exchange (connecting, TLS and
+    /// greeting included) is bounded by the configured timeout. Cancel-safe: a send dropped midway
+    /// drops its connection, which is never reused.
     pub async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
         let timeout = self.settings.timeout;
         let attempt = async {
@@ -98,11 +107,17 @@ impl SmtpPool {
             .await
             .map_err(SendError::Connect)?;
         stream.set_nodelay(true).map_err(SendError::Connect)?;
-        let mut conn =
-            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?;
+        let mut conn = match s.tls {
+            TlsMode::Tls => {
+                let tls = TlsStream::handshake(stream, s.tls_parameters()?).await?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(tls), &self.hello).await?
+            }
+            TlsMode::None | TlsMode::Starttls => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?
+            }
+        };
         if s.tls == TlsMode::Starttls {
-            conn.starttls(TlsParameters::new(s.host.clone())?, &self.hello)
-                .await?;
+            conn.starttls(s.tls_parameters()?, &self.hello).await?;
         }
         if let (Some(user), Some(pass)) = (&s.username, &s.password) {
             let credentials = Credentials::new(user.clone(), pass.expose_secret().to_owned());

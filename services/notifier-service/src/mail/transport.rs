@@ -3,11 +3,11 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    AsyncFileTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
-    transport::smtp::authentication::Credentials,
+    transport::smtp::client::{Certificate, TlsParameters},
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::{
     Email,
@@ -32,33 +32,38 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub timeout: Duration,
+    /// PEM of a CA trusted for the server's certificate besides the public roots (a relay whose
+    /// certificate a private CA signed).
+    pub ca_pem: Option<String>,
+}
+
+impl SmtpSettings {
+    /// How the server's certificate is checked: against the public roots and `ca_pem`, for `host`.
+    pub fn tls_parameters(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        let mut builder = TlsParameters::builder(self.host.clone());
+        if let Some(pem) = &self.ca_pem {
+            builder = builder.add_root_certificate(Certificate::from_pem(pem.as_bytes())?);
+        }
+        builder.build()
+    }
 }
 
 #[derive(Clone)]
 pub enum Mailer {
-    /// Plain or STARTTLS: our own no-delay connections (see `smtp_pool`).
+    /// Plain, STARTTLS or TLS from the first byte: our own no-delay connections, never reused after
+    /// a send that was cut short (see `smtp_pool`).
     Smtp(Arc<SmtpPool>),
-    /// TLS from the first byte: lettre's pooled transport.
-    SmtpTls(AsyncSmtpTransport<Tokio1Executor>),
     /// Writes each message to `<dir>/<uuid>.eml`, for running without a mail server.
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
 impl Mailer {
     pub fn smtp(s: &SmtpSettings) -> anyhow::Result<Self> {
-        if s.tls != TlsMode::Tls {
-            return Ok(Mailer::Smtp(Arc::new(SmtpPool::new(s.clone()))));
+        if s.tls != TlsMode::None {
+            // A bad CA file or host name fails at start-up, not at the first e-mail.
+            s.tls_parameters()?;
         }
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?
-            .port(s.port)
-            .timeout(Some(s.timeout));
-        if let (Some(user), Some(pass)) = (&s.username, &s.password) {
-            builder = builder.credentials(Credentials::new(
-                user.clone(),
-                pass.expose_secret().to_owned(),
-            ));
-        }
-        Ok(Mailer::SmtpTls(builder.build()))
+        Ok(Mailer::Smtp(Arc::new(SmtpPool::new(s.clone()))))
     }
 
     pub fn files(dir: PathBuf) -> anyhow::Result<Self> {
@@ -92,9 +97,6 @@ impl Mailer {
             .map_err(|e| MailError::Message(e.to_string()))?;
         match self {
             Mailer::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await?,
-            Mailer::SmtpTls(t) => {
-                t.send(message).await?;
-            }
             Mailer::Files(t) => {
                 t.send(message).await?;
             }
@@ -111,8 +113,6 @@ pub enum MailError {
     Message(String),
     #[error(transparent)]
     Send(#[from] SendError),
-    #[error(transparent)]
-    SmtpTls(#[from] lettre::transport::smtp::Error),
     #[error("write .eml file: {0}")]
     File(#[from] lettre::transport::file::Error),
 }
@@ -124,7 +124,6 @@ impl MailError {
         match self {
             MailError::Message(_) => true,
             MailError::Send(e) => e.is_permanent(),
-            MailError::SmtpTls(e) => e.is_permanent(),
             MailError::File(_) => false,
         }
     }

@@ -1,8 +1,9 @@
 //! One loop per producing service: long-poll its outbox feed, record each event in the ledger keyed
 //! by (source, event id) with ON CONFLICT DO NOTHING, commit, then ack. A crash between commit and
 //! ack only means the event is pulled again and recorded as a no-op. Each event is recorded in its
-//! own savepoint and only recorded events are acked, so one event that cannot be recorded never
-//! holds back the others; the feed parks it once its deliveries run out.
+//! own savepoint and only recorded events are acked, so one event whose row is refused (a data error)
+//! never holds back the others; the feed parks it once its deliveries run out. A ledger that cannot
+//! take writes at all holds the batch until it can (see `record`).
 
 mod record;
 
@@ -21,7 +22,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use record::{ledger_ready, record};
+use record::record_until_written;
 
 /// A producing service whose outbox this notifier drains.
 #[derive(Debug, Clone)]
@@ -150,17 +151,12 @@ pub async fn run(
         if events.is_empty() {
             continue;
         }
-        let recorded = match record(&pool, &source, &settings, &events).await {
-            Ok(r) => r,
-            Err(e) => {
-                // Nothing acked: the leases expire and the events come again. Pulling before the
-                // ledger answers would only spend the events' deliveries, so wait for it first.
-                tracing::warn!(source = source.name, error = %e, "recording events failed");
-                if !ledger_ready(&pool, &shutdown).await {
-                    return;
-                }
-                continue;
-            }
+        // Pulling again before the ledger takes writes would only spend the events' deliveries
+        // until the feed parks them: the batch is kept and recorded once it can be.
+        let Some(recorded) =
+            record_until_written(&pool, &source, &settings, &events, &shutdown).await
+        else {
+            return;
         };
         tracing::debug!(
             source = source.name,

@@ -32,7 +32,7 @@ const FIRST_PAUSE: Duration = Duration::from_millis(20);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// Even a write begun after the claim ended gets this long: the token makes it safe, and no other
 /// sender may have taken the delivery yet.
-const MIN_WRITE_TIME: Duration = Duration::from_secs(1);
+pub(crate) const MIN_WRITE_TIME: Duration = Duration::from_secs(1);
 
 /// Records `outcome` of the attempt made under claim `token` (`claim` long, ending at `claim_ends`).
 /// Gives up on a failure when the claim ends, on a send one claim length later.

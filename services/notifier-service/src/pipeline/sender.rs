@@ -52,6 +52,35 @@ pub struct SenderSettings {
 }
 
 impl SenderSettings {
+    /// Longest a delivery in flight may take from its claim to its recorded outcome: the attempt (at
+    /// most `attempt_deadline`, half the claim), then a `SENT` write retried until one claim length
+    /// past the claim's end, the last write given `MIN_WRITE_TIME`. So at most twice the claim, plus
+    /// that.
+    pub fn longest_send(&self) -> Duration {
+        self.claim * 2 + outcome::MIN_WRITE_TIME
+    }
+
+    /// Shutdown waits up to `drain` for the sends in flight. Shorter than [`longest_send`], it could
+    /// cut a send the SMTP server then accepts, or its `SENT` write: the claim lapses and another
+    /// replica sends the e-mail again.
+    ///
+    /// [`longest_send`]: Self::longest_send
+    pub fn check_drain(&self, drain: Duration) -> anyhow::Result<()> {
+        let longest = self.longest_send();
+        anyhow::ensure!(
+            drain > longest,
+            "the shutdown drain ({drain:?}) must be longer than a send in flight may take ({longest:?}: \
+             the attempt deadline ({:?}), then its SENT write retried until one claim length past the \
+             claim's end — 2 × the claim ({:?}) + {:?}); a shorter drain can cut a send or its SENT \
+             write, and another replica sends the e-mail again (raise SHUTDOWN_DRAIN_SECONDS or lower \
+             CLAIM_SECONDS)",
+            self.attempt_deadline,
+            self.claim,
+            outcome::MIN_WRITE_TIME
+        );
+        Ok(())
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.batch >= 1, "the send batch must be at least 1");
         anyhow::ensure!(
@@ -238,4 +267,42 @@ fn opened(
     let mut clear = payload.clone();
     clear["activation_token"] = key.open(sealed)?.into();
     Ok(clear)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(claim: Duration, attempt_deadline: Duration) -> SenderSettings {
+        SenderSettings {
+            from: "Clinic <no-reply@clinic.test>".parse().unwrap(),
+            activation_base_url: "https://clinic.test/activate".into(),
+            activation_open: clinic_common::seal::OpeningKey::from_text(
+                &clinic_common::seal::generate_pair().0,
+            )
+            .unwrap(),
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+            claim,
+            attempt_deadline,
+            batch: 6,
+            poll_fallback: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_drain_shorter_than_the_attempt_deadline_and_the_sent_write_retry_is_refused() {
+        let s = settings(Duration::from_secs(60), Duration::from_secs(25));
+        // The old default drain, shorter than the attempt deadline itself.
+        let error = s.check_drain(Duration::from_secs(20)).unwrap_err();
+        assert!(
+            error.to_string().contains("SHUTDOWN_DRAIN_SECONDS"),
+            "{error}"
+        );
+        // Longer than the attempt, but not than the SENT write's retry after it.
+        assert!(s.check_drain(Duration::from_secs(30)).is_err());
+        assert!(s.check_drain(Duration::from_secs(121)).is_err());
+        assert!(s.check_drain(Duration::from_secs(122)).is_ok());
+    }
 }

@@ -90,6 +90,8 @@ pub async fn notifier_settings(p: &Pipeline, knobs: Knobs) -> Settings {
     settings.sender.backoff_max = knobs.backoff_max;
     settings.sender.claim = knobs.claim;
     settings.sender.attempt_deadline = knobs.claim / 2;
+    // Longer than a send and its SENT write may take, as the start-up check asks.
+    settings.drain_deadline = settings.sender.longest_send() + Duration::from_secs(2);
     settings
 }
 

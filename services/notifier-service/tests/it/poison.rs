@@ -14,8 +14,10 @@ use crate::helpers::{
 const GOOD: usize = 5;
 const MAX_DELIVERIES: i32 = 3;
 
-/// Makes every insert into the notifier's ledger for `aggregate_id` fail, as a bug or a bad payload
-/// would: the aggregate ids to refuse live in a table, so the trigger needs no SQL built from input.
+/// Makes every insert into the notifier's ledger for `aggregate_id` fail with a data error (SQLSTATE
+/// 23514, as a CHECK constraint the row breaks would): the event's own fault, unlike a ledger that
+/// refuses every write (`ledger_outage`). The aggregate ids to refuse live in a table, so the trigger
+/// needs no SQL built from input.
 /// The trigger runs as the test's admin (SECURITY DEFINER): the runtime role needs no right on it.
 async fn poison(p: &Pipeline, aggregate_id: &str) {
     for statement in [
@@ -24,7 +26,8 @@ async fn poison(p: &Pipeline, aggregate_id: &str) {
          SET search_path = notifier AS $$ \
          BEGIN \
            IF EXISTS (SELECT 1 FROM poisoned WHERE aggregate_id = NEW.aggregate_id) THEN \
-             RAISE EXCEPTION 'poisoned aggregate %', NEW.aggregate_id; \
+             RAISE EXCEPTION 'poisoned aggregate %', NEW.aggregate_id \
+               USING ERRCODE = 'check_violation'; \
            END IF; \
            RETURN NEW; \
          END $$",

@@ -4,17 +4,14 @@
 
 use std::sync::Arc;
 
-use tokio::{
-    io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader},
-    net::TcpStream,
-};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 use super::Shared;
 
 const EHLO_REPLY: &str = "250-localhost\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
 
-pub(super) async fn run(socket: TcpStream, shared: Arc<Shared>) {
-    let (read, write) = socket.into_split();
+pub(super) async fn run(socket: impl AsyncRead + AsyncWrite, shared: Arc<Shared>) {
+    let (read, write) = tokio::io::split(socket);
     // A client that hangs up mid-session is not our failure to report.
     let _ = converse(BufReader::new(read), write, &shared).await;
 }
@@ -24,7 +21,11 @@ async fn converse(
     mut write: impl AsyncWrite + Unpin,
     shared: &Shared,
 ) -> std::io::Result<()> {
-    let mut say = async |reply: &str| write.write_all(reply.as_bytes()).await;
+    // Flushed at once: over TLS a reply may otherwise wait in the stream's buffer.
+    let mut say = async |reply: &str| {
+        write.write_all(reply.as_bytes()).await?;
+        write.flush().await
+    };
     say("220 localhost ESMTP clinic test server\r\n").await?;
     let mut greeted = false;
     // Recipients of the open transaction, from MAIL FROM on.
@@ -109,6 +110,9 @@ async fn converse(
             }
             _ => "502 5.5.2 command not recognized\r\n",
         };
+        if let Some(delay) = shared.stall(verb) {
+            tokio::time::sleep(delay).await;
+        }
         say(reply).await?;
     }
 }

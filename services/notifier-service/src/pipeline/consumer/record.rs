@@ -1,9 +1,16 @@
 //! Recording a pulled batch in the ledger: one transaction, one savepoint per event.
+//!
+//! Whose fault a failed insert is decides what happens to the event. A data error (SQLSTATE class 22,
+//! data exception, or 23, integrity constraint violation) is about that event's row: it is rolled
+//! back alone and left unacked, and the feed parks it once its deliveries run out. Anything else — a
+//! read-only database (a demoted primary), a lost grant, a full disk, a lost connection — is the
+//! ledger's: the whole batch is kept and recorded again once the ledger takes writes, so an outage
+//! spends none of the events' deliveries and parks nothing.
 
 use std::time::Duration;
 
 use clinic_proto::pb::outbox::v1::OutboxEvent;
-use sqlx::{Acquire, Connection, PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -13,30 +20,51 @@ use crate::{
     mail::message_id,
 };
 
-/// Waits until the ledger's database answers again (or shutdown: false).
-pub(super) async fn ledger_ready(pool: &PgPool, shutdown: &CancellationToken) -> bool {
-    let mut pause = Duration::from_millis(200);
+/// First pause after the ledger refused a batch; it doubles up to `MAX_PAUSE`.
+const FIRST_PAUSE: Duration = Duration::from_millis(200);
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// Records the batch, again and again with a growing pause while the ledger cannot take it. The
+/// batch is kept meanwhile, not pulled again: waiting spends none of its events' deliveries, and the
+/// events committed during the outage stay in the producer's outbox, not handed out. `None` on
+/// shutdown (nothing acked: the events come again).
+pub(super) async fn record_until_written(
+    pool: &PgPool,
+    source: &Source,
+    settings: &ConsumerSettings,
+    events: &[OutboxEvent],
+    shutdown: &CancellationToken,
+) -> Option<Recorded> {
+    let mut pause = FIRST_PAUSE;
     loop {
+        let recorded = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            r = record(pool, source, settings, events) => r,
+        };
+        match recorded {
+            Ok(r) => return Some(r),
+            Err(e) => tracing::warn!(
+                source = source.name,
+                error = %e,
+                sqlstate = e.as_database_error().and_then(|d| d.code()).as_deref(),
+                retry_in_ms = pause.as_millis() as u64,
+                "the ledger cannot record the batch; keeping it and trying again"
+            ),
+        }
         tokio::select! {
-            () = shutdown.cancelled() => return false,
+            () = shutdown.cancelled() => return None,
             () = tokio::time::sleep(pause) => {},
         }
-        match ping(pool).await {
-            Ok(()) => return true,
-            Err(e) => tracing::warn!(error = %e, "ledger database still unavailable"),
-        }
-        pause = (pause * 2).min(Duration::from_secs(5));
+        pause = (pause * 2).min(MAX_PAUSE);
     }
 }
 
-async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let answered = conn.ping().await;
-    if answered.is_err() {
-        // Broken: don't hand it back to the pool.
-        conn.close_on_drop();
-    }
-    answered
+/// Whether `e` is about the row written (SQLSTATE class 22 or 23), so the event's own fault; any other
+/// error is the ledger's.
+fn is_data_error(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
 }
 
 /// What one batch left in the ledger.
@@ -48,20 +76,21 @@ pub(super) struct Recorded {
 }
 
 /// Why one event could not be recorded. It is not acked, so it comes again after its lease; the
-/// feed parks it when its deliveries run out.
+/// feed parks it when its deliveries run out. A `Ledger` error that is not a data error is not the
+/// event's: it fails the batch instead.
 #[derive(Debug, thiserror::Error)]
 enum EventError {
     #[error("event id is not a UUID: {0}")]
     Id(#[from] uuid::Error),
     #[error("payload is not JSON: {0}")]
     Payload(#[from] serde_json::Error),
-    #[error("ledger refused it: {0}")]
+    #[error("the ledger refused its row: {0}")]
     Ledger(#[from] sqlx::Error),
 }
 
 /// Records the batch in one transaction, each event in its own savepoint: an event that fails
-/// (unparsable, or refused by the database) is rolled back alone and left unacked, and the others
-/// are committed and acked. An error here (begin, rollback to a savepoint, commit) fails the batch.
+/// (unparsable, or its row refused with a data error) is rolled back alone and left unacked, and the
+/// others are committed and acked. Any other database error fails the batch (nothing is committed).
 #[tracing::instrument(skip_all, fields(source = source.name, events = events.len()), err)]
 pub(super) async fn record(
     pool: &PgPool,
@@ -82,6 +111,7 @@ pub(super) async fn record(
                 recorded.new += usize::from(new);
                 recorded.acks.push(e.id.clone());
             }
+            Err(EventError::Ledger(e)) if !is_data_error(&e) => return Err(e),
             Err(error) => {
                 savepoint.rollback().await?;
                 tracing::warn!(
@@ -123,4 +153,66 @@ async fn record_one(
         message_id: &mid,
     };
     Ok(deliveries::record(conn, &delivery).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use sqlx::error::{DatabaseError, ErrorKind};
+
+    use super::*;
+
+    /// A database error with only a SQLSTATE, as PostgreSQL would send it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    fn coded(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Coded(code)))
+    }
+
+    #[test]
+    fn only_data_errors_are_the_events_fault() {
+        // 22P02 invalid text, 22001 too long, 23505 unique, 23514 check: the row's fault.
+        for code in ["22P02", "22001", "23505", "23514"] {
+            assert!(is_data_error(&coded(code)), "{code}");
+        }
+        // Read-only transaction, no privilege, disk full, admin shutdown, raised by a trigger.
+        for code in ["25006", "42501", "53100", "57P01", "P0001"] {
+            assert!(!is_data_error(&coded(code)), "{code}");
+        }
+        assert!(!is_data_error(&sqlx::Error::PoolTimedOut));
+        assert!(!is_data_error(&sqlx::Error::Io(
+            std::io::ErrorKind::ConnectionReset.into()
+        )));
+    }
 }
