@@ -44,6 +44,13 @@ pub async fn insert(
     .await
 }
 
+/// The current transaction's start by the database's clock: what `created_at` of a row inserted in
+/// it would be.
+#[tracing::instrument(skip_all, err)]
+pub async fn transaction_start(conn: &mut PgConnection) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query_scalar("SELECT now()").fetch_one(conn).await
+}
+
 #[tracing::instrument(skip_all, err)]
 pub async fn find_by_client_request_id(
     conn: &mut PgConnection,

@@ -99,11 +99,17 @@ fn replay(
 /// unauthenticated — is answered exactly as if the request were accepted, so it cannot learn whether
 /// an address or an insurance number (health data: that person is a patient) is known; the holder is
 /// told by e-mail instead (`registration.already_registered`). Nothing else is stored.
+///
+/// The answer is made as an accepted one is: its id after a transaction began, its `created_at` that
+/// transaction's start by the database's clock (microseconds; a clock of this process would show
+/// nanoseconds, and so which answer it is).
 async fn already_registered(
     state: &AppState,
     new: &NewRegistration,
 ) -> Result<RegistrationRecord, RegistrationError> {
     let mut tx = state.pool.begin().await?;
+    let id = Uuid::now_v7();
+    let created_at = requests::transaction_start(&mut tx).await?;
     let holder =
         requests::holder_of(&mut tx, new.email.as_str(), new.insurance_number.as_str()).await?;
     if let Some(h) = holder {
@@ -130,7 +136,7 @@ async fn already_registered(
         );
     }
     Ok(RegistrationRecord {
-        id: Uuid::now_v7(),
+        id,
         email: new.email.as_str().to_owned(),
         first_name: new.first_name.clone(),
         last_name: new.last_name.clone(),
@@ -144,6 +150,6 @@ async fn already_registered(
         decided_by: None,
         decided_at: None,
         rejection_reason: None,
-        created_at: time::OffsetDateTime::now_utc(),
+        created_at,
     })
 }

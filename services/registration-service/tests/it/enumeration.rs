@@ -17,12 +17,65 @@ async fn holder_notices(app: &TestApp) -> Vec<(String, String)> {
     .unwrap()
 }
 
-/// The answer with what must differ between two accepted submissions (id, time) blanked.
-fn shape(mut r: pb::RegistrationRequest) -> pb::RegistrationRequest {
-    assert!(!r.id.is_empty() && r.created_at.is_some());
-    r.id.clear();
-    r.created_at = None;
-    r
+/// Asserts that a taken and a free form's answers are alike as sent: the same metadata keys, and the
+/// same message field by field but for the values of `id` and `created_at` — each a UUIDv7 made after
+/// a database transaction began and that transaction's start time (microseconds, as PostgreSQL keeps
+/// it), the echoed form otherwise.
+fn assert_alike(
+    (taken_form, taken): (
+        &pb::SubmitRegistrationRequest,
+        tonic::Response<pb::RegistrationRequest>,
+    ),
+    (free_form, free): (
+        &pb::SubmitRegistrationRequest,
+        tonic::Response<pb::RegistrationRequest>,
+    ),
+) {
+    let keys = |r: &tonic::Response<pb::RegistrationRequest>| {
+        let mut k: Vec<String> = r.metadata().keys().map(|k| format!("{k:?}")).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&taken), keys(&free), "response metadata");
+    let (t, f) = (taken.into_inner(), free.into_inner());
+    for (r, form) in [(&t, taken_form), (&f, free_form)] {
+        let id = uuid::Uuid::parse_str(&r.id).expect("a UUID");
+        assert_eq!(id.get_version_num(), 7, "{r:?}");
+        let at = r.created_at.expect("created_at");
+        assert_eq!(
+            at.nanos % 1000,
+            0,
+            "created_at finer than PostgreSQL keeps it: {r:?}"
+        );
+        let (secs, nanos) = id.get_timestamp().expect("v7 time").to_unix();
+        let id_ms = i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000);
+        let at_ms = at.seconds * 1000 + i64::from(at.nanos / 1_000_000);
+        assert!(
+            at_ms <= id_ms,
+            "the id was made before its transaction began: {r:?}"
+        );
+        // Everything else is the form, echoed (e-mail lower-cased).
+        assert_eq!(
+            pb::RegistrationRequest {
+                id: String::new(),
+                created_at: None,
+                ..r.clone()
+            },
+            pb::RegistrationRequest {
+                email: form.email.to_lowercase(),
+                first_name: form.first_name.clone(),
+                last_name: form.last_name.clone(),
+                address: form.address.clone(),
+                city: form.city.clone(),
+                country: form.country.clone(),
+                phone: form.phone.clone(),
+                insurance_number: form.insurance_number.clone(),
+                status: pb::RegistrationStatus::Pending as i32,
+                version: 1,
+                ..Default::default()
+            }
+        );
+    }
 }
 
 #[tokio::test]
@@ -73,27 +126,9 @@ async fn a_taken_and_a_free_email_get_the_same_answer_and_the_holder_is_told() {
 
     // Assert: each taken answer looks exactly like a free one of the same form.
     for (taken, t, free, f) in answers {
-        let (t, f) = (t.expect("taken: accepted"), f.expect("free: accepted"));
-        let (t, f) = (shape(t.into_inner()), shape(f.into_inner()));
-        assert_eq!(t.status, pb::RegistrationStatus::Pending as i32);
-        assert_eq!((t.version, f.version), (1, 1));
-        assert_eq!(t.email, taken.email.to_lowercase());
-        assert_eq!(f.email, free.email.to_lowercase());
-        assert_eq!(
-            pb::RegistrationRequest {
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                insurance_number: String::new(),
-                ..t
-            },
-            pb::RegistrationRequest {
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                insurance_number: String::new(),
-                ..f
-            },
+        assert_alike(
+            (&taken, t.expect("taken: accepted")),
+            (&free, f.expect("free: accepted")),
         );
     }
     assert_eq!(
