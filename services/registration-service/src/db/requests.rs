@@ -51,21 +51,6 @@ pub async fn transaction_start(conn: &mut PgConnection) -> Result<OffsetDateTime
     sqlx::query_scalar("SELECT now()").fetch_one(conn).await
 }
 
-#[tracing::instrument(skip_all, err)]
-pub async fn find_by_client_request_id(
-    conn: &mut PgConnection,
-    key: &str,
-) -> Result<Option<RegistrationRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM registration_requests WHERE client_request_id = $1"
-    ))
-    .bind(key)
-    .fetch_optional(conn)
-    .await
-}
-
 #[tracing::instrument(skip_all, fields(request_id = %id), err)]
 pub async fn get(
     conn: &mut PgConnection,

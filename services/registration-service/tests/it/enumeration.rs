@@ -179,3 +179,74 @@ async fn a_retry_with_the_same_request_id_gets_only_id_and_status() {
         assert!(field.is_empty(), "a replay disclosed {field:?}");
     }
 }
+
+/// What a retry (same `request_id`, same form) must answer: the first answer's id and `created_at`,
+/// `PENDING`, version 1, and nothing else.
+fn assert_replay_of(first: &pb::RegistrationRequest, again: &pb::RegistrationRequest) {
+    assert_eq!(
+        again,
+        &pb::RegistrationRequest {
+            id: first.id.clone(),
+            status: pb::RegistrationStatus::Pending as i32,
+            version: 1,
+            created_at: first.created_at,
+            ..Default::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_retry_of_a_taken_form_is_answered_like_a_retry_of_a_free_one_and_the_holder_is_told_once()
+ {
+    let app = spawn_app().await;
+    let pending = form();
+    app.submit(pending.clone()).await;
+    let taken = pb::SubmitRegistrationRequest {
+        email: pending.email.clone(),
+        request_id: Some("taken-key".into()),
+        ..form()
+    };
+    let free = pb::SubmitRegistrationRequest {
+        request_id: Some("free-key".into()),
+        ..form()
+    };
+    let mut client = app.client().await;
+    let t1 = client.submit_registration(taken.clone()).await.unwrap();
+    let f1 = client.submit_registration(free.clone()).await.unwrap();
+    let firsts = (t1.get_ref().clone(), f1.get_ref().clone());
+    assert_alike((&taken, t1), (&free, f1));
+
+    // Act: each retried, and each key reused for another form.
+    let t2 = client.submit_registration(taken.clone()).await.unwrap();
+    let f2 = client.submit_registration(free.clone()).await.unwrap();
+    let reuse = |key: &str| pb::SubmitRegistrationRequest {
+        request_id: Some(key.into()),
+        ..form()
+    };
+    let t_reused = client.submit_registration(reuse("taken-key")).await;
+    let f_reused = client.submit_registration(reuse("free-key")).await;
+
+    // Assert: the same shape, the first answer's id and time, the same refusal of a reused key.
+    let keys = |r: &tonic::Response<pb::RegistrationRequest>| {
+        let mut k: Vec<String> = r.metadata().keys().map(|k| format!("{k:?}")).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&t2), keys(&f2));
+    for (first, again) in [(firsts.0, t2.into_inner()), (firsts.1, f2.into_inner())] {
+        assert_replay_of(&first, &again);
+    }
+    for reused in [t_reused, f_reused] {
+        let err = reused.expect_err("a reused key is refused");
+        assert_eq!(err.code(), tonic::Code::AlreadyExists);
+        assert_eq!(
+            clinic_common::testing::error_info(&err).0,
+            "REQUEST_ID_REUSED"
+        );
+    }
+    assert_eq!(
+        holder_notices(&app).await,
+        vec![(pending.email.to_lowercase(), "email".to_owned())],
+        "the holder is told once, not once per retry"
+    );
+}
