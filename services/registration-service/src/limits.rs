@@ -19,7 +19,7 @@ use governor::{
     clock::{Clock, DefaultClock},
 };
 
-use crate::error::RegistrationError;
+use crate::{domain::Email, error::RegistrationError};
 
 /// How many calls a minute, each with a burst of the same size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +77,9 @@ impl Limits {
         check(&self.per_address, &peer.ip())
     }
 
-    /// One `Login` attempt for `email` (compared case-insensitively).
-    pub fn login(&self, email: &str) -> Result<(), RegistrationError> {
-        check(&self.per_account, &email.trim().to_lowercase())
+    /// One `Login` attempt for `email` (its canonical form: case variants are one account).
+    pub fn login(&self, email: &Email) -> Result<(), RegistrationError> {
+        check(&self.per_account, &email.as_str().to_owned())
     }
 
     fn tidy(&self) {
@@ -135,12 +135,13 @@ mod tests {
             .expect("another address has its own budget");
         l.address(None).expect("no address, no limit");
 
-        l.login("Ana@Example.com").unwrap();
-        l.login("ana@example.com ").unwrap();
+        let email = |raw: &str| Email::parse(raw).unwrap();
+        l.login(&email("Ana@Example.com")).unwrap();
+        l.login(&email("ana@example.com ")).unwrap();
         assert!(matches!(
-            l.login("ANA@example.com"),
+            l.login(&email("ANA@example.com")),
             Err(RegistrationError::RateLimited { .. })
         ));
-        l.login("other@example.com").expect("per account");
+        l.login(&email("other@example.com")).expect("per account");
     }
 }

@@ -16,7 +16,7 @@ pub async fn blocked_until(
     email: &str,
 ) -> Result<Option<(OffsetDateTime, bool)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT blocked_until, blocked_until > now() FROM login_failures WHERE email = lower($1)",
+        "SELECT blocked_until, blocked_until > now() FROM login_failures WHERE email = $1",
     )
     .bind(email)
     .fetch_optional(conn)
@@ -31,9 +31,9 @@ pub async fn failed(conn: &mut PgConnection, email: &str) -> Result<OffsetDateTi
         "WITH forgotten AS ( \
              DELETE FROM login_failures WHERE email IN ( \
                  SELECT email FROM login_failures WHERE last_failure_at < now() - interval '1 day' \
-                 AND email <> lower($1) LIMIT 100)) \
+                 AND email <> $1 LIMIT 100)) \
          INSERT INTO login_failures AS f (email, failures, blocked_until, last_failure_at) \
-         VALUES (lower($1), 1, now(), now()) \
+         VALUES ($1, 1, now(), now()) \
          ON CONFLICT (email) DO UPDATE SET \
              failures = CASE WHEN f.last_failure_at < now() - interval '1 day' THEN 1 \
                              ELSE f.failures + 1 END, \
@@ -54,7 +54,7 @@ pub async fn failed(conn: &mut PgConnection, email: &str) -> Result<OffsetDateTi
 /// A successful login ends the run.
 #[tracing::instrument(skip_all, err)]
 pub async fn succeeded(conn: &mut PgConnection, email: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_failures WHERE email = lower($1)")
+    sqlx::query("DELETE FROM login_failures WHERE email = $1")
         .bind(email)
         .execute(conn)
         .await?;

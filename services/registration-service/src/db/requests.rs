@@ -152,9 +152,9 @@ pub async fn holder_of(
     sqlx::query_as(
         "SELECT email, first_name, last_name, matched FROM ( \
              SELECT email, first_name, last_name, 'email' AS matched, 1 AS rank \
-               FROM accounts WHERE lower(email) = lower($1) \
+               FROM accounts WHERE email = $1 \
              UNION ALL SELECT email, first_name, last_name, 'email', 2 \
-               FROM registration_requests WHERE lower(email) = lower($1) AND status = 'PENDING' \
+               FROM registration_requests WHERE email = $1 AND status = 'PENDING' \
              UNION ALL SELECT email, first_name, last_name, 'insurance_number', 3 \
                FROM accounts WHERE insurance_number = $2 \
              UNION ALL SELECT email, first_name, last_name, 'insurance_number', 4 \

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::{
     db::{accounts, activation_tokens, login_failures},
-    domain::{AccountStatus, Patient},
+    domain::{AccountStatus, Email, Patient},
     error::RegistrationError,
     secrets::{hash_token, verify_password},
 };
@@ -34,31 +34,31 @@ pub async fn activate(state: &AppState, token: &str) -> Result<Uuid, Registratio
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn login(
     state: &AppState,
-    email: &str,
+    email: &Email,
     password: String,
 ) -> Result<(String, OffsetDateTime, Role), RegistrationError> {
     let (creds, failing) = {
         let mut conn = state.pool.acquire().await?;
         // After repeated failures, a growing delay: refused before any hashing.
-        let blocked_until = login_failures::blocked_until(&mut conn, email).await?;
+        let blocked_until = login_failures::blocked_until(&mut conn, email.as_str()).await?;
         if let Some((until, true)) = blocked_until {
             return Err(RegistrationError::LoginDelayed {
                 retry_after: wait_until(until),
             });
         }
-        let creds = accounts::credentials(&mut conn, email).await?;
+        let creds = accounts::credentials(&mut conn, email.as_str()).await?;
         (creds, blocked_until.is_some())
     };
     let matched =
         verify_password(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
     let mut conn = state.pool.acquire().await?;
     let Some(creds) = creds.filter(|_| matched) else {
-        login_failures::failed(&mut conn, email).await?;
+        login_failures::failed(&mut conn, email.as_str()).await?;
         return Err(RegistrationError::InvalidCredentials);
     };
     // Most logins have no run of failures to end: no write for them.
     if failing {
-        login_failures::succeeded(&mut conn, email).await?;
+        login_failures::succeeded(&mut conn, email.as_str()).await?;
     }
     if creds.status != AccountStatus::Active {
         return Err(RegistrationError::AccountNotActive);
