@@ -92,6 +92,20 @@ impl Limits {
     }
 }
 
+/// The client as the failed-login delay keys it: the address, an IPv6 one by its /64 (what one
+/// subscriber is usually given, so rotating within it is one client); `""` without an address.
+pub fn login_client(peer: Option<IpAddr>) -> String {
+    match peer.map(|ip| ip.to_canonical()) {
+        None => String::new(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+    }
+}
+
 fn check<K>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> Result<(), RegistrationError>
 where
     K: std::hash::Hash + Eq + Clone,
@@ -143,5 +157,15 @@ mod tests {
             Err(RegistrationError::RateLimited { .. })
         ));
         l.login(&email("other@example.com")).expect("per account");
+    }
+
+    #[test]
+    fn a_login_client_is_its_address_and_an_ipv6_one_its_64() {
+        let client = |s: &str| login_client(Some(s.parse().unwrap()));
+        assert_eq!(client("10.0.0.1"), "10.0.0.1");
+        assert_eq!(client("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(client("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(client("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
+        assert_eq!(login_client(None), "");
     }
 }

@@ -141,7 +141,8 @@ impl RegistrationService for RegistrationApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        self.state.limits.address(request.remote_addr())?;
+        let peer = request.remote_addr();
+        self.state.limits.address(peer)?;
         let req = request.into_inner();
         let mut v = Violations::default();
         // The one canonical form the limit, the look-up and the failure count all use. A malformed
@@ -156,9 +157,9 @@ impl RegistrationService for RegistrationApi {
         let Some(email) = email.filter(|_| v.is_empty()) else {
             return Err(RegistrationError::Invalid(v.into_vec()).into());
         };
-        self.state.limits.login(&email)?;
+        let client = peer.map(|p| p.ip());
         let (token, expires_at, role) =
-            service::accounts::login(&self.state, &email, req.password).await?;
+            service::accounts::login(&self.state, &email, client, req.password).await?;
         Ok(Response::new(pb::LoginResponse {
             access_token: token,
             expires_at: Some(clinic_common::time_pb::to_timestamp(expires_at)),

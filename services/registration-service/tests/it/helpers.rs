@@ -156,6 +156,18 @@ impl TestApp {
         RegistrationServiceClient::new(self.server.channel().await)
     }
 
+    /// A client whose calls come from `ip`, a loopback address such as 127.0.0.2 (Linux routes all
+    /// of 127.0.0.0/8 to this host): another client address, as the server sees it.
+    pub async fn client_from(&self, ip: &str) -> Client {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("valid uri")
+            .local_address(Some(ip.parse().expect("an IP address")))
+            .connect()
+            .await
+            .expect("connect to test server");
+        RegistrationServiceClient::new(channel)
+    }
+
     pub async fn admin(&self, n: usize) -> Admin {
         let email = format!("admin{n}-{}@clinic.example.com", Uuid::new_v4().simple());
         let id = create_admin(
