@@ -94,6 +94,11 @@ pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettin
     spawn_adjusted(|s| s.limits = limits).await
 }
 
+/// A server whose row-lock waits end after `lock_timeout`.
+pub async fn spawn_with_lock_timeout(lock_timeout: Duration) -> TestApp {
+    spawn_adjusted(|s| s.lock_timeout = lock_timeout).await
+}
+
 /// A server with these per-call and per-connection limits.
 pub async fn spawn_with_server_limits(limits: clinic_common::server::ServerLimits) -> TestApp {
     spawn_adjusted(|s| s.server_limits = limits).await
