@@ -28,6 +28,9 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// Longest wait for a row lock (a decision on a request another transaction holds) before the
+    /// call is answered ABORTED `REGISTRATION_BUSY`.
+    pub lock_timeout: Duration,
     pub issuer: TokenIssuer,
     pub verifier: TokenVerifier,
     pub access_token_ttl: Duration,
@@ -61,10 +64,11 @@ impl Application {
         if let Some(url) = &settings.migration_database_url {
             db::migrate_url(url, SCHEMA, &MIGRATOR).await?;
         }
-        let pool = db::pool(
+        let pool = db::pool_with_lock_timeout(
             &settings.database_url,
             SCHEMA,
             settings.database_max_connections,
+            settings.lock_timeout,
         )?;
         let listener = TcpListener::bind(settings.listen_addr).await?;
         let state = Arc::new(AppState {

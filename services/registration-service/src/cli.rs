@@ -150,6 +150,9 @@ pub struct ServeArgs {
     /// Login attempts per account (e-mail) per minute: the cap on guessing one password.
     #[arg(long, env = "LOGIN_ATTEMPTS_PER_ACCOUNT_PER_MINUTE", default_value_t = LimitSettings::default().logins_per_account_per_minute)]
     pub login_attempts_per_account_per_minute: NonZeroU32,
+    /// Longest wait for a registration request's row lock before answering REGISTRATION_BUSY.
+    #[arg(long, env = "LOCK_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub lock_timeout_ms: u64,
     /// The notifier's activation-token sealing key (`notifier-service gen-seal-keypair`): tokens are
     /// sealed with it before they reach the outbox, so only the notifier can read them.
     #[arg(long, env = "ACTIVATION_SEAL_KEY_FILE")]
@@ -189,6 +192,7 @@ impl ServeArgs {
             listen_addr: self.listen_addr,
             database_url: self.db.database_url.clone(),
             database_max_connections: self.db.database_max_connections,
+            lock_timeout: Duration::from_millis(self.lock_timeout_ms),
             issuer,
             verifier,
             access_token_ttl: Duration::from_secs(self.access_token_ttl_seconds),

@@ -10,6 +10,12 @@ use crate::domain::RequestStatus;
 /// `ErrorInfo.domain` of every error this service returns.
 pub const DOMAIN: &str = "registration-service";
 
+/// SQLSTATEs after which the transaction was rolled back and a retry may well succeed: a lock not
+/// obtained within `lock_timeout`, a deadlock, a serialization failure.
+const BUSY_SQLSTATES: [&str; 3] = ["55P03", "40P01", "40001"];
+/// The `RetryInfo` delay of `REGISTRATION_BUSY`.
+pub const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
     #[error("invalid input")]
@@ -164,6 +170,17 @@ impl RegistrationError {
             }
             E::Forbidden(why) => ApiError::forbidden(*why),
             E::Auth(api) => api.clone(),
+            E::Database(e)
+                if error::sqlstate(e).is_some_and(|c| BUSY_SQLSTATES.contains(&c.as_str())) =>
+            {
+                tracing::info!(error = %e, "database busy; caller told to retry");
+                ApiError::new(
+                    Code::Aborted,
+                    "REGISTRATION_BUSY",
+                    "the registration request is being changed by another call; try again after the retry delay",
+                )
+                .retry_after(BUSY_RETRY_AFTER)
+            }
             E::Database(e) => error::from_db(e),
             E::RateLimited { retry_after } => ApiError::new(
                 Code::ResourceExhausted,
@@ -191,5 +208,66 @@ impl RegistrationError {
 impl From<RegistrationError> for Status {
     fn from(e: RegistrationError) -> Status {
         e.to_api().into_status(DOMAIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A database error with just a SQLSTATE.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            "test"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn status(code: &'static str) -> Status {
+        RegistrationError::Database(sqlx::Error::Database(Box::new(Sqlstate(code)))).into()
+    }
+
+    #[test]
+    fn lock_timeouts_deadlocks_and_serialization_failures_are_busy_with_a_retry_delay() {
+        for code in ["55P03", "40P01", "40001"] {
+            let s = status(code);
+            assert_eq!(s.code(), Code::Aborted, "{code}");
+            assert_eq!(
+                clinic_common::testing::error_info(&s).0,
+                "REGISTRATION_BUSY"
+            );
+            assert_eq!(
+                clinic_common::testing::retry_delay(&s),
+                Some(BUSY_RETRY_AFTER)
+            );
+        }
+        assert_eq!(status("23505").code(), Code::Internal);
     }
 }

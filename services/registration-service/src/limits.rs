@@ -19,7 +19,7 @@ use governor::{
     clock::{Clock, DefaultClock},
 };
 
-use crate::error::RegistrationError;
+use crate::{domain::Email, error::RegistrationError};
 
 /// How many calls a minute, each with a burst of the same size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +77,9 @@ impl Limits {
         check(&self.per_address, &peer.ip())
     }
 
-    /// One `Login` attempt for `email` (compared case-insensitively).
-    pub fn login(&self, email: &str) -> Result<(), RegistrationError> {
-        check(&self.per_account, &email.trim().to_lowercase())
+    /// One `Login` attempt for `email` (its canonical form: case variants are one account).
+    pub fn login(&self, email: &Email) -> Result<(), RegistrationError> {
+        check(&self.per_account, &email.as_str().to_owned())
     }
 
     fn tidy(&self) {
@@ -88,6 +88,20 @@ impl Limits {
             self.per_account.retain_recent();
             self.per_address.shrink_to_fit();
             self.per_account.shrink_to_fit();
+        }
+    }
+}
+
+/// The client as the failed-login delay keys it: the address, an IPv6 one by its /64 (what one
+/// subscriber is usually given, so rotating within it is one client); `""` without an address.
+pub fn login_client(peer: Option<IpAddr>) -> String {
+    match peer.map(|ip| ip.to_canonical()) {
+        None => String::new(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
         }
     }
 }
@@ -135,12 +149,23 @@ mod tests {
             .expect("another address has its own budget");
         l.address(None).expect("no address, no limit");
 
-        l.login("Ana@Example.com").unwrap();
-        l.login("ana@example.com ").unwrap();
+        let email = |raw: &str| Email::parse(raw).unwrap();
+        l.login(&email("Ana@Example.com")).unwrap();
+        l.login(&email("ana@example.com ")).unwrap();
         assert!(matches!(
-            l.login("ANA@example.com"),
+            l.login(&email("ANA@example.com")),
             Err(RegistrationError::RateLimited { .. })
         ));
-        l.login("other@example.com").expect("per account");
+        l.login(&email("other@example.com")).expect("per account");
+    }
+
+    #[test]
+    fn a_login_client_is_its_address_and_an_ipv6_one_its_64() {
+        let client = |s: &str| login_client(Some(s.parse().unwrap()));
+        assert_eq!(client("10.0.0.1"), "10.0.0.1");
+        assert_eq!(client("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(client("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(client("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
+        assert_eq!(login_client(None), "");
     }
 }

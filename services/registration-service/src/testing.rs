@@ -20,6 +20,8 @@ pub async fn settings(db: &TestDb, keys: &TestKeys) -> Settings {
         listen_addr: "127.0.0.1:0".parse().expect("loopback"),
         database_url: urls.runtime,
         database_max_connections: 10,
+        // Long: suites park calls on row locks on purpose; the timeout has its own test.
+        lock_timeout: Duration::from_secs(30),
         issuer: keys.issuer.clone(),
         verifier: keys.verifier.clone(),
         access_token_ttl: Duration::from_secs(900),

@@ -50,7 +50,7 @@ pub async fn taken(
     insurance_number: &str,
 ) -> Result<(bool, bool), sqlx::Error> {
     sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM accounts WHERE lower(email) = lower($1)), \
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE email = $1), \
                 EXISTS (SELECT 1 FROM accounts WHERE insurance_number = $2)",
     )
     .bind(email)
@@ -75,7 +75,7 @@ pub async fn credentials(
     email: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, password_hash, role, clinic_id, status FROM accounts WHERE lower(email) = lower($1)",
+        "SELECT id, password_hash, role, clinic_id, status FROM accounts WHERE email = $1",
     )
     .bind(email)
     .fetch_optional(conn)

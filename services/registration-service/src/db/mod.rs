@@ -6,6 +6,7 @@ pub mod activation_tokens;
 pub mod approval;
 pub mod login_failures;
 pub mod requests;
+pub mod submission_keys;
 
 /// The schema this service owns.
 pub const SCHEMA: &str = "registration";

@@ -44,19 +44,11 @@ pub async fn insert(
     .await
 }
 
+/// The current transaction's start by the database's clock: what `created_at` of a row inserted in
+/// it would be.
 #[tracing::instrument(skip_all, err)]
-pub async fn find_by_client_request_id(
-    conn: &mut PgConnection,
-    key: &str,
-) -> Result<Option<RegistrationRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM registration_requests WHERE client_request_id = $1"
-    ))
-    .bind(key)
-    .fetch_optional(conn)
-    .await
+pub async fn transaction_start(conn: &mut PgConnection) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query_scalar("SELECT now()").fetch_one(conn).await
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %id), err)]
@@ -160,9 +152,9 @@ pub async fn holder_of(
     sqlx::query_as(
         "SELECT email, first_name, last_name, matched FROM ( \
              SELECT email, first_name, last_name, 'email' AS matched, 1 AS rank \
-               FROM accounts WHERE lower(email) = lower($1) \
+               FROM accounts WHERE email = $1 \
              UNION ALL SELECT email, first_name, last_name, 'email', 2 \
-               FROM registration_requests WHERE lower(email) = lower($1) AND status = 'PENDING' \
+               FROM registration_requests WHERE email = $1 AND status = 'PENDING' \
              UNION ALL SELECT email, first_name, last_name, 'insurance_number', 3 \
                FROM accounts WHERE insurance_number = $2 \
              UNION ALL SELECT email, first_name, last_name, 'insurance_number', 4 \

@@ -16,7 +16,7 @@ use pb::registration_service_server::RegistrationService;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::RejectionReason,
+    domain::{Email, RejectionReason},
     error::RegistrationError,
     service::{self, AppState},
 };
@@ -141,27 +141,25 @@ impl RegistrationService for RegistrationApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
-        self.state.limits.address(request.remote_addr())?;
+        let peer = request.remote_addr();
+        self.state.limits.address(peer)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        if req.email.trim().is_empty() || req.email.len() > 254 {
-            v.push(FieldViolation::new(
-                "email",
-                "is required and at most 254 characters",
-            ));
-        }
+        // The one canonical form the limit, the look-up and the failure count all use. A malformed
+        // address is no account's (every account's was parsed so), so refusing it says nothing.
+        let email = v.take(Email::parse(&req.email));
         if req.password.is_empty() || req.password.len() > 1024 {
             v.push(FieldViolation::new(
                 "password",
                 "is required and at most 1024 bytes",
             ));
         }
-        if !v.is_empty() {
+        let Some(email) = email.filter(|_| v.is_empty()) else {
             return Err(RegistrationError::Invalid(v.into_vec()).into());
-        }
-        self.state.limits.login(&req.email)?;
+        };
+        let client = peer.map(|p| p.ip());
         let (token, expires_at, role) =
-            service::accounts::login(&self.state, req.email.trim(), req.password).await?;
+            service::accounts::login(&self.state, &email, client, req.password).await?;
         Ok(Response::new(pb::LoginResponse {
             access_token: token,
             expires_at: Some(clinic_common::time_pb::to_timestamp(expires_at)),

@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use clinic_common::auth::{Identity, Role, audience};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -5,8 +7,9 @@ use uuid::Uuid;
 use super::AppState;
 use crate::{
     db::{accounts, activation_tokens, login_failures},
-    domain::{AccountStatus, Patient},
+    domain::{AccountStatus, Email, Patient},
     error::RegistrationError,
+    limits::login_client,
     secrets::{hash_token, verify_password},
 };
 
@@ -31,34 +34,41 @@ pub async fn activate(state: &AppState, token: &str) -> Result<Uuid, Registratio
 
 /// Checks the password and issues an access token. Unknown e-mail and wrong password look the same;
 /// ACCOUNT_NOT_ACTIVE is revealed only to someone who knows the password.
+///
+/// Attempts are refused before any hashing while the failed-login delay of this client, or the
+/// account's ceiling, runs (`db::login_failures`); only attempts that are checked count against the
+/// account's per-minute limit, so a stranger's refused attempts cannot use it up for the owner.
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn login(
     state: &AppState,
-    email: &str,
+    email: &Email,
+    client: Option<IpAddr>,
     password: String,
 ) -> Result<(String, OffsetDateTime, Role), RegistrationError> {
+    let client = login_client(client);
     let (creds, failing) = {
         let mut conn = state.pool.acquire().await?;
-        // After repeated failures, a growing delay: refused before any hashing.
-        let blocked_until = login_failures::blocked_until(&mut conn, email).await?;
-        if let Some((until, true)) = blocked_until {
+        let delays = login_failures::delays(&mut conn, email.as_str(), &client).await?;
+        if let Some(wait) = delays.wait() {
             return Err(RegistrationError::LoginDelayed {
-                retry_after: wait_until(until),
+                // At least a tenth of a second, so a client always waits.
+                retry_after: wait.max(std::time::Duration::from_millis(100)),
             });
         }
-        let creds = accounts::credentials(&mut conn, email).await?;
-        (creds, blocked_until.is_some())
+        state.limits.login(email)?;
+        let creds = accounts::credentials(&mut conn, email.as_str()).await?;
+        (creds, delays.failing())
     };
     let matched =
         verify_password(password, creds.as_ref().map(|c| c.password_hash.clone())).await?;
     let mut conn = state.pool.acquire().await?;
     let Some(creds) = creds.filter(|_| matched) else {
-        login_failures::failed(&mut conn, email).await?;
+        login_failures::failed(&mut conn, email.as_str(), &client).await?;
         return Err(RegistrationError::InvalidCredentials);
     };
     // Most logins have no run of failures to end: no write for them.
     if failing {
-        login_failures::succeeded(&mut conn, email).await?;
+        login_failures::succeeded(&mut conn, email.as_str(), &client).await?;
     }
     if creds.status != AccountStatus::Active {
         return Err(RegistrationError::AccountNotActive);
@@ -76,14 +86,6 @@ pub async fn login(
         .map_err(anyhow::Error::from)?;
     tracing::info!(account_id = %creds.id, role = %role, "login");
     Ok((token, expires_at, role))
-}
-
-/// How long from now until `until` (at least a tenth of a second, so a client always waits).
-fn wait_until(until: OffsetDateTime) -> std::time::Duration {
-    let left = until - OffsetDateTime::now_utc();
-    std::time::Duration::try_from(left)
-        .unwrap_or_default()
-        .max(std::time::Duration::from_millis(100))
 }
 
 /// A patient's contact record: for services, admins, or that patient.

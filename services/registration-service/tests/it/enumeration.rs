@@ -17,12 +17,65 @@ async fn holder_notices(app: &TestApp) -> Vec<(String, String)> {
     .unwrap()
 }
 
-/// The answer with what must differ between two accepted submissions (id, time) blanked.
-fn shape(mut r: pb::RegistrationRequest) -> pb::RegistrationRequest {
-    assert!(!r.id.is_empty() && r.created_at.is_some());
-    r.id.clear();
-    r.created_at = None;
-    r
+/// Asserts that a taken and a free form's answers are alike as sent: the same metadata keys, and the
+/// same message field by field but for the values of `id` and `created_at` — each a UUIDv7 made after
+/// a database transaction began and that transaction's start time (microseconds, as PostgreSQL keeps
+/// it), the echoed form otherwise.
+fn assert_alike(
+    (taken_form, taken): (
+        &pb::SubmitRegistrationRequest,
+        tonic::Response<pb::RegistrationRequest>,
+    ),
+    (free_form, free): (
+        &pb::SubmitRegistrationRequest,
+        tonic::Response<pb::RegistrationRequest>,
+    ),
+) {
+    let keys = |r: &tonic::Response<pb::RegistrationRequest>| {
+        let mut k: Vec<String> = r.metadata().keys().map(|k| format!("{k:?}")).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&taken), keys(&free), "response metadata");
+    let (t, f) = (taken.into_inner(), free.into_inner());
+    for (r, form) in [(&t, taken_form), (&f, free_form)] {
+        let id = uuid::Uuid::parse_str(&r.id).expect("a UUID");
+        assert_eq!(id.get_version_num(), 7, "{r:?}");
+        let at = r.created_at.expect("created_at");
+        assert_eq!(
+            at.nanos % 1000,
+            0,
+            "created_at finer than PostgreSQL keeps it: {r:?}"
+        );
+        let (secs, nanos) = id.get_timestamp().expect("v7 time").to_unix();
+        let id_ms = i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000);
+        let at_ms = at.seconds * 1000 + i64::from(at.nanos / 1_000_000);
+        assert!(
+            at_ms <= id_ms,
+            "the id was made before its transaction began: {r:?}"
+        );
+        // Everything else is the form, echoed (e-mail lower-cased).
+        assert_eq!(
+            pb::RegistrationRequest {
+                id: String::new(),
+                created_at: None,
+                ..r.clone()
+            },
+            pb::RegistrationRequest {
+                email: form.email.to_lowercase(),
+                first_name: form.first_name.clone(),
+                last_name: form.last_name.clone(),
+                address: form.address.clone(),
+                city: form.city.clone(),
+                country: form.country.clone(),
+                phone: form.phone.clone(),
+                insurance_number: form.insurance_number.clone(),
+                status: pb::RegistrationStatus::Pending as i32,
+                version: 1,
+                ..Default::default()
+            }
+        );
+    }
 }
 
 #[tokio::test]
@@ -73,27 +126,9 @@ async fn a_taken_and_a_free_email_get_the_same_answer_and_the_holder_is_told() {
 
     // Assert: each taken answer looks exactly like a free one of the same form.
     for (taken, t, free, f) in answers {
-        let (t, f) = (t.expect("taken: accepted"), f.expect("free: accepted"));
-        let (t, f) = (shape(t.into_inner()), shape(f.into_inner()));
-        assert_eq!(t.status, pb::RegistrationStatus::Pending as i32);
-        assert_eq!((t.version, f.version), (1, 1));
-        assert_eq!(t.email, taken.email.to_lowercase());
-        assert_eq!(f.email, free.email.to_lowercase());
-        assert_eq!(
-            pb::RegistrationRequest {
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                insurance_number: String::new(),
-                ..t
-            },
-            pb::RegistrationRequest {
-                email: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                insurance_number: String::new(),
-                ..f
-            },
+        assert_alike(
+            (&taken, t.expect("taken: accepted")),
+            (&free, f.expect("free: accepted")),
         );
     }
     assert_eq!(
@@ -143,4 +178,75 @@ async fn a_retry_with_the_same_request_id_gets_only_id_and_status() {
     ] {
         assert!(field.is_empty(), "a replay disclosed {field:?}");
     }
+}
+
+/// What a retry (same `request_id`, same form) must answer: the first answer's id and `created_at`,
+/// `PENDING`, version 1, and nothing else.
+fn assert_replay_of(first: &pb::RegistrationRequest, again: &pb::RegistrationRequest) {
+    assert_eq!(
+        again,
+        &pb::RegistrationRequest {
+            id: first.id.clone(),
+            status: pb::RegistrationStatus::Pending as i32,
+            version: 1,
+            created_at: first.created_at,
+            ..Default::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_retry_of_a_taken_form_is_answered_like_a_retry_of_a_free_one_and_the_holder_is_told_once()
+ {
+    let app = spawn_app().await;
+    let pending = form();
+    app.submit(pending.clone()).await;
+    let taken = pb::SubmitRegistrationRequest {
+        email: pending.email.clone(),
+        request_id: Some("taken-key".into()),
+        ..form()
+    };
+    let free = pb::SubmitRegistrationRequest {
+        request_id: Some("free-key".into()),
+        ..form()
+    };
+    let mut client = app.client().await;
+    let t1 = client.submit_registration(taken.clone()).await.unwrap();
+    let f1 = client.submit_registration(free.clone()).await.unwrap();
+    let firsts = (t1.get_ref().clone(), f1.get_ref().clone());
+    assert_alike((&taken, t1), (&free, f1));
+
+    // Act: each retried, and each key reused for another form.
+    let t2 = client.submit_registration(taken.clone()).await.unwrap();
+    let f2 = client.submit_registration(free.clone()).await.unwrap();
+    let reuse = |key: &str| pb::SubmitRegistrationRequest {
+        request_id: Some(key.into()),
+        ..form()
+    };
+    let t_reused = client.submit_registration(reuse("taken-key")).await;
+    let f_reused = client.submit_registration(reuse("free-key")).await;
+
+    // Assert: the same shape, the first answer's id and time, the same refusal of a reused key.
+    let keys = |r: &tonic::Response<pb::RegistrationRequest>| {
+        let mut k: Vec<String> = r.metadata().keys().map(|k| format!("{k:?}")).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&t2), keys(&f2));
+    for (first, again) in [(firsts.0, t2.into_inner()), (firsts.1, f2.into_inner())] {
+        assert_replay_of(&first, &again);
+    }
+    for reused in [t_reused, f_reused] {
+        let err = reused.expect_err("a reused key is refused");
+        assert_eq!(err.code(), tonic::Code::AlreadyExists);
+        assert_eq!(
+            clinic_common::testing::error_info(&err).0,
+            "REQUEST_ID_REUSED"
+        );
+    }
+    assert_eq!(
+        holder_notices(&app).await,
+        vec![(pending.email.to_lowercase(), "email".to_owned())],
+        "the holder is told once, not once per retry"
+    );
 }

@@ -94,6 +94,11 @@ pub async fn spawn_with_limits(limits: registration_service::limits::LimitSettin
     spawn_adjusted(|s| s.limits = limits).await
 }
 
+/// A server whose row-lock waits end after `lock_timeout`.
+pub async fn spawn_with_lock_timeout(lock_timeout: Duration) -> TestApp {
+    spawn_adjusted(|s| s.lock_timeout = lock_timeout).await
+}
+
 /// A server with these per-call and per-connection limits.
 pub async fn spawn_with_server_limits(limits: clinic_common::server::ServerLimits) -> TestApp {
     spawn_adjusted(|s| s.server_limits = limits).await
@@ -154,6 +159,18 @@ impl TestApp {
 
     pub async fn client(&self) -> Client {
         RegistrationServiceClient::new(self.server.channel().await)
+    }
+
+    /// A client whose calls come from `ip`, a loopback address such as 127.0.0.2 (Linux routes all
+    /// of 127.0.0.0/8 to this host): another client address, as the server sees it.
+    pub async fn client_from(&self, ip: &str) -> Client {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("valid uri")
+            .local_address(Some(ip.parse().expect("an IP address")))
+            .connect()
+            .await
+            .expect("connect to test server");
+        RegistrationServiceClient::new(channel)
     }
 
     pub async fn admin(&self, n: usize) -> Admin {

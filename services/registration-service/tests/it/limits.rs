@@ -137,3 +137,47 @@ async fn failed_logins_grow_a_delay_that_every_replica_enforces_and_a_success_en
             .unwrap();
     assert_eq!(left, 0, "a success ends the run");
 }
+
+/// One canonical form of an e-mail for the limit, the account look-up and the failure count: a Unicode
+/// case variant that PostgreSQL's `lower()` and Rust's lower-casing fold differently ('İ' is 'i' to one
+/// and 'i̇' to the other) is either the same account, and counted against its limit, or another
+/// address, which no account has — never a way around the limit into the account.
+#[tokio::test]
+async fn unicode_case_variants_of_an_email_count_against_the_same_account_limit() {
+    let app = spawn_with_limits(limits(1000, 3)).await;
+    let admin = app.admin(1).await;
+    let mut client = app.client().await;
+    let login = |email: String, password: &str| pb::LoginRequest {
+        email,
+        password: password.into(),
+    };
+    for i in 0..3 {
+        let err = client
+            .login(login(admin.email.clone(), &format!("guess {i}")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+
+    // Act: the right password under case variants of the address.
+    let dotted = admin.email.replacen('i', "İ", 1);
+    let upper = admin.email.to_uppercase();
+    let dotted_answer = client
+        .login(login(dotted.clone(), "admin password 1"))
+        .await;
+    let upper_answer = client.login(login(upper, "admin password 1")).await;
+
+    // Assert
+    let err = dotted_answer.expect_err("a case variant got around the account's limit");
+    assert_eq!(err.code(), Code::Unauthenticated, "{dotted}: {err:?}");
+    assert_eq!(error_info(&err).0, "INVALID_CREDENTIALS");
+    assert_rate_limited(&upper_answer.expect_err("the same account, past its limit"));
+    let failure_keys: Vec<String> = sqlx::query_scalar("SELECT email FROM login_failures")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        failure_keys.contains(&dotted.to_lowercase()),
+        "the variant's failure is counted under its canonical form: {failure_keys:?}"
+    );
+}

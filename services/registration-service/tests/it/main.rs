@@ -13,6 +13,8 @@ mod feed;
 mod healthcheck;
 mod helpers;
 mod limits;
+mod lock_timeout;
+mod login_delay;
 mod outbox_atomicity;
 mod purge;
 mod reflection;

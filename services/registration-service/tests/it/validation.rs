@@ -197,3 +197,32 @@ async fn invisible_formatting_in_a_name_is_refused_and_stores_nothing() {
     assert_invalid(&err, &["first_name", "last_name", "city"]);
     assert_eq!(app.count("registration_requests").await, 0);
 }
+
+/// `Login` parses the e-mail as `SubmitRegistration` does. An address that does not parse is no
+/// account's, so refusing it as a bad field reveals nothing; nothing is hashed or counted.
+#[tokio::test]
+async fn a_malformed_email_at_login_is_an_invalid_field_and_counts_no_failure() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+
+    for email in [
+        "admin",
+        "Admin <admin@clinic.example.com>",
+        "admin@localhost",
+    ] {
+        let err = client
+            .login(pb::LoginRequest {
+                email: email.into(),
+                password: "admin password 1".into(),
+            })
+            .await
+            .unwrap_err();
+
+        assert_invalid(&err, &["email"]);
+    }
+    let failures: i64 = sqlx::query_scalar("SELECT count(*) FROM login_failures")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(failures, 0);
+}
